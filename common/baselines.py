@@ -1,0 +1,67 @@
+"""Trained baselines on demand: return the cached checkpoint, or train it and cache it.
+
+Every later script gets its VGG-11 / VGG-16 / VGG-19 through ``get_baseline`` so that a model
+is trained once per dataset, profile and seed, and reused by pruning, quantization and
+distillation alike.
+"""
+
+from __future__ import annotations
+
+import time
+
+from common.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
+from common.cli import RunContext
+from common.data import num_classes
+from common.models import VGG, build_model, count_parameters
+from common.training import Recipe, evaluate, fit
+
+
+def baseline_recipe(ctx: RunContext) -> Recipe:
+    """The profile's baseline recipe for this run's seed and compile flag."""
+    return Recipe.from_profile(ctx.profile, seed=ctx.seed, compile=ctx.compile)
+
+
+def train_and_cache(ctx: RunContext, name: str, model: VGG, recipe: Recipe,
+                    force: bool = False, **meta) -> tuple[VGG, dict]:
+    """Return the checkpoint ``name`` of this run if its recipe matches, else train ``model``.
+
+    Training uses ``recipe`` on the train split; the cached metadata records the recipe, the
+    validation and test accuracy (%), parameters and train_seconds. The model comes back on
+    ``ctx.device`` in eval mode.
+    """
+    path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
+    wanted = {k: v for k, v in recipe.as_dict().items() if k != "compile"}
+    if path.exists() and not force:
+        cached_model, cached = load_checkpoint(path, ctx.dataset, ctx.profile.name)
+        if cached.get("recipe") == wanted and cached.get("model_config") == model.config:
+            print(f"[cache] {name}: {path} (test top-1 {cached['test_top1_acc']:.2f}%)")
+            return cached_model.to(ctx.device).eval(), cached
+        print(f"[cache] {name}: {path} was trained with another recipe; retraining")
+    splits = ctx.splits
+    start = time.perf_counter()
+    model = model.to(ctx.device)
+    history = fit(model, splits, recipe, ctx.device, progress=ctx.progress, desc=name)
+    seconds = time.perf_counter() - start
+    test = evaluate(model, splits.test_images, splits.test_labels, splits.name)
+    meta = {
+        **meta, "name": name, "dataset": ctx.dataset, "profile": ctx.profile.name,
+        "recipe": wanted, "epochs": recipe.epochs, "seed": recipe.seed,
+        "val_top1_acc": history[-1].get("val_top1_acc"),
+        "test_top1_acc": test["top1_acc"], "test_top5_acc": test["top5_acc"],
+        "params": count_parameters(model), "train_seconds": seconds,
+        "history": history, "device": str(ctx.device),
+    }
+    save_checkpoint(path, model, meta)
+    print(f"[cache] {name}: trained in {seconds:.0f}s, test top-1 {test['top1_acc']:.2f}% -> {path}")
+    return model.eval(), {**meta, "model_config": model.config}
+
+
+def get_baseline(ctx: RunContext, model_name: str, force: bool = False) -> tuple[VGG, dict]:
+    """The trained baseline ``model_name`` ('vgg11', 'vgg16', ...) of this run: cached or trained.
+
+    Width and recipe come from the profile; the checkpoint is
+    ``checkpoints/<dataset>-<profile>/<model>_seed<seed>.pt``.
+    """
+    model = build_model(model_name, num_classes(ctx.dataset), ctx.profile.width)
+    return train_and_cache(ctx, f"{model_name}_seed{ctx.seed}", model, baseline_recipe(ctx),
+                           force=force, architecture=model_name, width=ctx.profile.width)

@@ -1,0 +1,114 @@
+"""Training throughput of the study's pipeline, and of a textbook pipeline for comparison.
+
+    python -m common.benchmark --model vgg11 --width 1.0 --steps 20 --dataset cifar10 --data-dir ../shared/data
+    python -m common.benchmark ... --compare      # also time the textbook pipeline, print the ratio
+
+``fast`` is the trainer itself (``common.training.fit``): the split held as uint8 tensors on the
+device, batched crop/flip on tensors, channels_last, bf16 autocast where the device has fast bf16.
+``textbook`` is the usual tutorial code: per-image PIL transforms in a DataLoader with 2
+workers, fp32, NCHW. Both run the same model, batch size, optimizer and data. The last line is
+``train_images_per_second=<float>`` of the ``--pipeline`` chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+from common.cli import RunContext, add_common_args
+from common.data import DATASETS
+from common.models import build_model
+from common.training import Recipe, fit, make_optimizer
+
+
+def fast_images_per_second(ctx: RunContext, model_name: str, width: float, batch_size: int,
+                           steps: int, warmup: int) -> float:
+    """Images/s of ``fit`` over ``steps`` optimizer steps after ``warmup`` untimed ones."""
+    splits = ctx.splits
+    model = build_model(model_name, splits.num_classes, width)
+    recipe = Recipe(epochs=1, batch_size=batch_size, compile=ctx.compile, seed=ctx.seed)
+    stamps: list[float] = []
+    fit(model.to(ctx.device), splits, recipe, ctx.device, eval_split=None, progress=False,
+        after_step=lambda: stamps.append(time.perf_counter()), max_steps=warmup + steps)
+    if ctx.device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch_size / (stamps[-1] - stamps[warmup - 1])
+
+
+def textbook_images_per_second(ctx: RunContext, model_name: str, width: float, batch_size: int,
+                               steps: int, warmup: int, workers: int = 2) -> float:
+    """Images/s of a per-image PIL + DataLoader pipeline, fp32, NCHW (the tutorial baseline)."""
+    from PIL import Image
+    from torch.utils.data import DataLoader, Dataset
+    from torchvision import transforms
+
+    spec = DATASETS[ctx.dataset]
+    images = ctx.splits.train_images.cpu().permute(0, 2, 3, 1).numpy()  # [N,32,32,3] uint8
+    labels = ctx.splits.train_labels.cpu().tolist()
+    tf = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
+                             transforms.ToTensor(), transforms.Normalize(spec["mean"], spec["std"])])
+
+    class PilDataset(Dataset):
+        def __len__(self):
+            return len(labels)
+
+        def __getitem__(self, i):
+            return tf(Image.fromarray(images[i])), labels[i]
+
+    loader = DataLoader(PilDataset(), batch_size=batch_size, shuffle=True, num_workers=workers,
+                        drop_last=True, pin_memory=ctx.device.type == "cuda", persistent_workers=False)
+    model = build_model(model_name, ctx.splits.num_classes, width).to(ctx.device).train()
+    optimizer = make_optimizer(model.parameters(), Recipe(epochs=1))
+    start = None
+    for step, (x, y) in enumerate(loader):
+        if step == warmup:
+            if ctx.device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+        if step == warmup + steps:
+            break
+        x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    if ctx.device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = add_common_args(argparse.ArgumentParser(description=__doc__,
+                                                     formatter_class=argparse.RawDescriptionHelpFormatter))
+    parser.add_argument("--model", default="vgg11")
+    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--steps", type=int, default=20, help="timed optimizer steps")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps before timing")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--pipeline", choices=["fast", "textbook"], default="fast")
+    parser.add_argument("--compare", action="store_true",
+                        help="time both pipelines and print textbook, fast and their ratio")
+    args = parser.parse_args(argv)
+    ctx = RunContext.from_args(args)
+    if len(ctx.splits.train_images) < (args.warmup + args.steps) * args.batch_size:
+        raise SystemExit("not enough training images for warmup+steps batches; lower --steps")
+    common = (ctx, args.model, args.width, args.batch_size, args.steps, args.warmup)
+    print(f"[benchmark] {args.model} width={args.width} batch={args.batch_size} "
+          f"steps={args.steps} threads={torch.get_num_threads()} device={ctx.device}")
+    if args.compare:
+        textbook = textbook_images_per_second(*common)
+        print(f"textbook_images_per_second={textbook:.1f}")
+        fast = fast_images_per_second(*common)
+        print(f"fast_images_per_second={fast:.1f}")
+        print(f"speedup={fast / textbook:.2f}x")
+        print(f"train_images_per_second={fast:.1f}")
+        return
+    run = fast_images_per_second if args.pipeline == "fast" else textbook_images_per_second
+    print(f"train_images_per_second={run(*common):.1f}")
+
+
+if __name__ == "__main__":
+    main()

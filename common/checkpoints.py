@@ -1,0 +1,61 @@
+"""Checkpoints with metadata: saved atomically, refused when they belong to another run.
+
+A checkpoint is ``{"state_dict": ..., "meta": {...}}`` where ``meta`` holds the model's config
+(enough to rebuild it, pruned or not), the dataset and profile it was trained under, the recipe,
+epochs, accuracy and training time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from common.models import VGG, model_from_config
+from common.results import atomic_path, checkpoints_root, run_folder
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint was made under another dataset or profile than the one asked for."""
+
+
+def checkpoint_path(dataset: str, profile: str, name: str) -> Path:
+    """``checkpoints/<dataset>-<profile>/<name>.pt``."""
+    return checkpoints_root() / run_folder(dataset, profile) / f"{name}.pt"
+
+
+def save_checkpoint(path: str | os.PathLike, model: VGG, meta: dict) -> Path:
+    """Write weights and metadata to ``path`` atomically; ``meta`` must name dataset and profile."""
+    for key in ("dataset", "profile"):
+        if key not in meta:
+            raise ValueError(f"checkpoint metadata needs {key!r}")
+    model = getattr(model, "_orig_mod", model)  # a torch.compile wrapper saves its original
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    payload = {"state_dict": state,
+               "meta": {**meta, "model_config": model.config}}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike, dataset: str | None = None,
+                    profile: str | None = None, map_location: str | torch.device = "cpu"
+                    ) -> tuple[VGG, dict]:
+    """Rebuild the model stored at ``path`` and return ``(model, meta)``.
+
+    When ``dataset`` / ``profile`` are given, a checkpoint made under other ones is refused with
+    CheckpointMismatchError (its numbers would silently mix two studies).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    meta = payload["meta"]
+    for key, wanted in (("dataset", dataset), ("profile", profile)):
+        if wanted is not None and meta.get(key) != wanted:
+            raise CheckpointMismatchError(
+                f"{path} was trained with {key}={meta.get(key)!r}, but this run uses "
+                f"{key}={wanted!r}; delete it or run with --{key} {meta.get(key)}")
+    model = model_from_config(meta["model_config"])
+    model.load_state_dict(payload["state_dict"])
+    return model, meta

@@ -1,0 +1,85 @@
+"""The flags every script shares, and the run context they resolve to.
+
+Every script of the study takes ``--profile --dataset --data-dir --device --seed --compile
+--no-progress``; ``RunContext`` turns them into the profile, the device, the data (loaded once,
+kept on the device), the results folder and the provenance of this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from common.data import CifarSplits, DATASETS, load_splits, resolve_data_dir
+from common.profiles import PROFILES, Profile, get_profile
+from common.results import provenance, results_dir
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the shared flags to ``parser`` and return it."""
+    parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
+                        help="smoke | cpu | full (default: full with CUDA, else cpu)")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="cifar100",
+                        help="default cifar100; this workplace's real copy is cifar10")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder holding cifar-100-python/ or cifar-10-batches-py/ "
+                             "(default: $CIFAR_DIR, else ./data)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="torch.compile models for training")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars or epoch lines")
+    return parser
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {name} asked for CUDA, but torch sees no GPU; use --device cpu")
+    return device
+
+
+@dataclass
+class RunContext:
+    """What a script needs to know about this run."""
+
+    profile: Profile
+    dataset: str
+    data_dir: Path
+    device: torch.device
+    seed: int = 0
+    compile: bool = False
+    progress: bool = True
+    started: float = field(default_factory=time.time)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "RunContext":
+        """Build the context from flags parsed with ``add_common_args``."""
+        ctx = cls(profile=get_profile(args.profile), dataset=args.dataset,
+                  data_dir=resolve_data_dir(args.data_dir), device=resolve_device(args.device),
+                  seed=args.seed, compile=args.compile, progress=not args.no_progress)
+        print(f"[run] dataset={ctx.dataset} device={ctx.device} data={ctx.data_dir}")
+        return ctx
+
+    @cached_property
+    def splits(self) -> CifarSplits:
+        """Train/val/test of this run's dataset, capped by the profile, on the run's device."""
+        p = self.profile
+        return load_splits(self.dataset, self.data_dir, val_images=p.val_images,
+                           train_images=p.train_images, test_images=p.test_images).to(self.device)
+
+    def results_dir(self, task: str) -> Path:
+        """``results/<dataset>-<profile>/<task>/``, created."""
+        return results_dir(self.dataset, self.profile.name, task)
+
+    def provenance(self, **extra) -> dict:
+        """Provenance for a results file written now."""
+        return provenance(self.profile.name, self.dataset, self.seed, self.device, self.started,
+                          profile_settings=self.profile.as_dict(), **extra)

@@ -1,0 +1,194 @@
+"""CIFAR-10/100 as uint8 tensors in memory, a seeded validation split, and a batch iterator.
+
+The loader reads the standard "python version" pickles itself (torchvision is used only to
+download them): ``cifar-10-batches-py/`` or ``cifar-100-python/`` under the data root, which is
+``--data-dir``, else ``$CIFAR_DIR``, else ``./data``. Augmentation happens on whole batches of
+tensors on the training device (``common.augment``), never per image.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+DATASETS = {
+    "cifar10": {
+        "folder": "cifar-10-batches-py",
+        "train": [f"data_batch_{i}" for i in range(1, 6)],
+        "test": ["test_batch"],
+        "label_key": "labels",
+        "num_classes": 10,
+        # Per-channel mean/std of the training pixels in [0,1] (standard constants).
+        "mean": (0.4914, 0.4822, 0.4465),
+        "std": (0.2470, 0.2435, 0.2616),
+    },
+    "cifar100": {
+        "folder": "cifar-100-python",
+        "train": ["train"],
+        "test": ["test"],
+        "label_key": "fine_labels",
+        "num_classes": 100,
+        "mean": (0.5071, 0.4865, 0.4409),
+        "std": (0.2673, 0.2564, 0.2762),
+    },
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The CIFAR pickles are not where they were looked for and could not be downloaded."""
+
+
+def num_classes(name: str) -> int:
+    """Number of classes of 'cifar10' (10) or 'cifar100' (100)."""
+    return _spec(name)["num_classes"]
+
+
+def _spec(name: str) -> dict:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    return DATASETS[name]
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Data root: the argument if given, else ``$CIFAR_DIR``, else ``./data``."""
+    return Path(data_dir or os.environ.get("CIFAR_DIR") or "data")
+
+
+def _missing_files(name: str, root: Path) -> list[Path]:
+    spec = _spec(name)
+    folder = root / spec["folder"]
+    return [folder / f for f in spec["train"] + spec["test"] if not (folder / f).is_file()]
+
+
+def _download(name: str, root: Path) -> None:
+    """Fetch the official archive with torchvision (it verifies the md5 of the download)."""
+    from torchvision import datasets  # imported here: only needed when online and missing
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    root.mkdir(parents=True, exist_ok=True)
+    cls(str(root), train=True, download=True)
+
+
+def ensure_dataset(name: str, root: str | os.PathLike, download: bool = True) -> Path:
+    """Return the dataset folder, downloading it first when missing (and allowed).
+
+    Raises DatasetNotFoundError with the expected path when it is missing and cannot be fetched.
+    """
+    root = Path(root)
+    spec = _spec(name)
+    missing = _missing_files(name, root)
+    if missing and download:
+        print(f"[data] {name} not found under {root}; downloading with torchvision ...")
+        try:
+            _download(name, root)
+        except Exception as exc:  # offline, DNS failure, md5 mismatch ...
+            print(f"[data] download failed: {exc}")
+        missing = _missing_files(name, root)
+    if missing:
+        raise DatasetNotFoundError(
+            f"{name}: expected the pickled 'python version' in {root / spec['folder']}/ "
+            f"(missing: {', '.join(p.name for p in missing)}). Put the extracted folder "
+            f"'{spec['folder']}' there, or point --data-dir / $CIFAR_DIR at its parent "
+            f"(in this workplace: build CIFAR-10 with "
+            f"'python ../shared/data/build_cifar10.py ../shared/data' and use "
+            f"--dataset cifar10 --data-dir ../shared/data)."
+        )
+    return root / spec["folder"]
+
+
+def load_cifar(name: str, root: str | os.PathLike, split: str,
+               download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load a whole split from the pickles.
+
+    Returns ``images`` uint8 [N,3,32,32] (RGB) and ``labels`` int64 [N]
+    (N = 50000 train / 10000 test for the real datasets).
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    spec = _spec(name)
+    folder = ensure_dataset(name, root, download=download)
+    chunks, labels = [], []
+    for fname in spec[split]:
+        with open(folder / fname, "rb") as f:
+            entry = pickle.load(f, encoding="latin1")
+        chunks.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        labels.extend(entry[spec["label_key"]])
+    images = torch.from_numpy(np.concatenate(chunks))
+    return images, torch.tensor(labels, dtype=torch.int64)
+
+
+@dataclass
+class CifarSplits:
+    """Train / validation / test tensors of one dataset (uint8 images, int64 labels)."""
+
+    name: str
+    num_classes: int
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    val_images: torch.Tensor
+    val_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "CifarSplits":
+        """Move every tensor to ``device`` (the whole dataset lives on the training device)."""
+        moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in vars(self).items()}
+        return CifarSplits(**moved)
+
+    def split(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(images, labels)`` of 'train', 'val' or 'test'."""
+        return getattr(self, f"{which}_images"), getattr(self, f"{which}_labels")
+
+
+VAL_SPLIT_SEED = 20240101  # fixed: the validation split never changes with the run's seed
+
+
+def load_splits(name: str, root: str | os.PathLike, val_images: int,
+                train_images: int | None = None, test_images: int | None = None,
+                download: bool = True) -> CifarSplits:
+    """Load train/test and carve a fixed, seeded validation split out of train.
+
+    ``val_images`` images are held out of training; ``train_images`` / ``test_images`` cap the
+    rest (a seeded subset, for the smoke profile); None keeps everything.
+    """
+    x_train, y_train = load_cifar(name, root, "train", download=download)
+    x_test, y_test = load_cifar(name, root, "test", download=download)
+    if val_images >= len(x_train):
+        raise ValueError(f"val_images={val_images} leaves no training images (train has {len(x_train)})")
+    gen = torch.Generator().manual_seed(VAL_SPLIT_SEED)
+    order = torch.randperm(len(x_train), generator=gen)
+    val_idx, train_idx = order[:val_images], order[val_images:]
+    if train_images is not None:
+        train_idx = train_idx[:train_images]
+    if test_images is not None:
+        test_order = torch.randperm(len(x_test), generator=gen)[:test_images]
+        x_test, y_test = x_test[test_order], y_test[test_order]
+    return CifarSplits(
+        name=name, num_classes=num_classes(name),
+        train_images=x_train[train_idx], train_labels=y_train[train_idx],
+        val_images=x_train[val_idx], val_labels=y_train[val_idx],
+        test_images=x_test, test_labels=y_test,
+    )
+
+
+def iterate_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                    transform: Callable[[torch.Tensor], torch.Tensor],
+                    shuffle: bool = False, generator: torch.Generator | None = None,
+                    drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield ``(transform(images[idx]), labels[idx])`` batches from tensors already on device.
+
+    ``transform`` maps a uint8 batch [B,3,32,32] to the model's input (augmentation and
+    normalisation, see ``common.augment``). ``generator`` seeds the shuffle (CPU generator).
+    """
+    n = len(images)
+    order = torch.randperm(n, generator=generator).to(images.device) if shuffle else None
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        idx = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
+        yield transform(images[idx]), labels[idx]

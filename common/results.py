@@ -1,0 +1,149 @@
+"""Where outputs go, atomic file writes, and the results contract (CSV + JSON provenance).
+
+Every results CSV has one row per measurement and starts with ``dataset`` and ``profile``
+columns; beside it a JSON sidecar of the same stem records provenance (profile, seed, git commit,
+device, library versions, wall time, command line).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def results_root() -> Path:
+    """``$RESULTS_DIR`` if set, else ``<project>/results``."""
+    return Path(os.environ.get("RESULTS_DIR") or PROJECT_ROOT / "results")
+
+
+def checkpoints_root() -> Path:
+    """``$CHECKPOINT_DIR`` if set, else ``<project>/checkpoints``."""
+    return Path(os.environ.get("CHECKPOINT_DIR") or PROJECT_ROOT / "checkpoints")
+
+
+def run_folder(dataset: str, profile: str) -> str:
+    """The folder name that keeps datasets and profiles apart, e.g. ``cifar10-cpu``."""
+    return f"{dataset}-{profile}"
+
+
+def results_dir(dataset: str, profile: str, task: str) -> Path:
+    """``results/<dataset>-<profile>/<task>/``, created."""
+    path = results_root() / run_folder(dataset, profile) / task
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    Readers never see a half-written file, and a crash leaves the old file (if any) in place.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def git_commit() -> str:
+    """Current commit hash, with ``-dirty`` if the work tree has changes; 'unknown' outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def library_versions() -> dict:
+    """Versions of the libraries whose behaviour the numbers depend on."""
+    versions = {"python": platform.python_version(), "torch": torch.__version__}
+    for name in ("torchvision", "torchao", "pytorch_grad_cam", "numpy"):
+        try:
+            module = __import__(name)
+            versions[name] = getattr(module, "__version__", "installed")
+        except ImportError:
+            versions[name] = None
+    return versions
+
+
+def device_description(device: torch.device | str) -> str:
+    """Human-readable device, e.g. 'cpu (AMD EPYC, 2 threads)' or 'cuda (NVIDIA H100)'."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"cpu ({cpu}, {torch.get_num_threads()} threads)"
+
+
+def provenance(profile: str, dataset: str, seed: int, device: torch.device | str,
+               started: float, **extra) -> dict:
+    """The JSON sidecar's content; ``started`` is a ``time.time()`` stamp for the wall time."""
+    return {
+        "dataset": dataset,
+        "profile": profile,
+        "seed": seed,
+        "git_commit": git_commit(),
+        "device": device_description(device),
+        "versions": library_versions(),
+        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "wall_seconds": round(time.time() - started, 2),
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **extra,
+    }
+
+
+def write_results(rows: list[dict], csv_path: str | os.PathLike, prov: dict) -> Path:
+    """Write ``rows`` as CSV (``dataset`` and ``profile`` columns first) and ``<stem>.json``.
+
+    Both files are written atomically. Returns the CSV path.
+    """
+    csv_path = Path(csv_path)
+    rows = [{"dataset": prov["dataset"], "profile": prov["profile"], **row} for row in rows]
+    fields: list[str] = []
+    for row in rows:
+        fields.extend(k for k in row if k not in fields)
+    with atomic_path(csv_path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+    with atomic_path(csv_path.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(prov, indent=2, sort_keys=True) + "\n")
+    print(f"[results] wrote {csv_path} ({len(rows)} rows) and {csv_path.with_suffix('.json').name}")
+    return csv_path
+
+
+def read_rows(csv_path: str | os.PathLike) -> list[dict]:
+    """Rows of a results CSV as dicts of strings ([] if the file does not exist)."""
+    csv_path = Path(csv_path)
+    if not csv_path.exists():
+        return []
+    with open(csv_path, newline="") as f:
+        return list(csv.DictReader(f))

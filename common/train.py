@@ -1,0 +1,51 @@
+"""Train (or load from cache) the baselines and write ``baselines/baselines.csv``.
+
+    python -m common.train --model vgg11 vgg16 vgg19 --profile cpu --dataset cifar10
+
+Rows of models not named in this call are kept from the existing CSV, so models can be
+trained one at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from common.baselines import get_baseline
+from common.cli import RunContext, add_common_args
+from common.results import read_rows, write_results
+
+BASELINE_MODELS = ("vgg11", "vgg16", "vgg19")
+
+
+def baseline_row(meta: dict) -> dict:
+    """One baselines.csv row from a checkpoint's metadata (accuracies in %, seconds)."""
+    return {"model": meta["architecture"], "width": meta["width"], "seed": meta["seed"],
+            "epochs": meta["epochs"], "top1_acc": round(meta["test_top1_acc"], 2),
+            "top5_acc": round(meta["test_top5_acc"], 2),
+            "val_top1_acc": round(meta["val_top1_acc"], 2), "params": meta["params"],
+            "train_seconds": round(meta["train_seconds"], 1), "train_device": meta["device"]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = add_common_args(argparse.ArgumentParser(description=__doc__,
+                                                     formatter_class=argparse.RawDescriptionHelpFormatter))
+    parser.add_argument("--model", "--models", nargs="+", default=list(BASELINE_MODELS),
+                        choices=["vgg11", "vgg13", "vgg16", "vgg19"], dest="models")
+    parser.add_argument("--force", action="store_true", help="retrain even if a checkpoint exists")
+    args = parser.parse_args(argv)
+    ctx = RunContext.from_args(args)
+
+    new_rows = [baseline_row(get_baseline(ctx, name, force=args.force)[1]) for name in args.models]
+    csv_path = ctx.results_dir("baselines") / "baselines.csv"
+    fresh = {(r["model"], str(r["seed"])) for r in new_rows}
+    kept = [{k: v for k, v in r.items() if k not in ("dataset", "profile")}
+            for r in read_rows(csv_path) if (r["model"], r["seed"]) not in fresh]
+    rows = sorted(kept + new_rows, key=lambda r: (r["model"], int(r["seed"])))
+    write_results(rows, csv_path, ctx.provenance(models=[r["model"] for r in rows]))
+    for r in new_rows:
+        print(f"{r['model']}: top1={r['top1_acc']}% top5={r['top5_acc']}% "
+              f"params={r['params']} train_seconds={r['train_seconds']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Train and evaluate loops shared by every experiment.
+
+``fit`` runs SGD (nesterov momentum) under a one-cycle or cosine schedule on tensors that live on
+the training device, with bf16 autocast and channels_last where they help and an optional
+``torch.compile``. Methods that need a different loss (distillation, QAT, masked fine-tuning)
+pass ``loss_fn`` and ``after_step`` instead of writing another loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from common.augment import BatchTransform
+from common.data import CifarSplits, iterate_batches
+from common.profiles import Profile
+
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides how a model is trained."""
+
+    epochs: int
+    batch_size: int = 128
+    lr: float = 0.1                 # peak learning rate
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = True
+    label_smoothing: float = 0.0
+    schedule: str = "onecycle"      # 'onecycle' (linear warm-up, cosine decay) | 'cosine'
+    warmup_fraction: float = 0.15   # part of the steps spent warming up (onecycle)
+    bf16: bool = True               # bf16 autocast where the device has fast bf16
+    channels_last: bool = True
+    compile: bool = False           # torch.compile the model for training
+    color_jitter: bool = False      # colour-jitter augmentation (colour-invariance study)
+    seed: int = 0
+
+    @classmethod
+    def from_profile(cls, profile: Profile, epochs: int | None = None, **overrides) -> "Recipe":
+        """The profile's recipe; ``epochs`` defaults to the baseline epochs."""
+        return cls(epochs=profile.epochs if epochs is None else epochs,
+                   batch_size=profile.batch_size, lr=profile.lr,
+                   weight_decay=profile.weight_decay, **overrides)
+
+    def but(self, **changes) -> "Recipe":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def fast_bf16_available(device: torch.device | str) -> bool:
+    """True where bf16 matmul/conv run natively (CUDA with bf16, or a CPU with AVX512-BF16/AMX)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return False
+
+
+def autocast(device: torch.device | str, enabled: bool):
+    """bf16 autocast context for ``device`` (a no-op context when disabled)."""
+    device = torch.device(device)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def cross_entropy_loss(label_smoothing: float = 0.0) -> LossFn:
+    """The default loss: ``model(x)`` and cross-entropy (with optional label smoothing)."""
+
+    def loss_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+        logits = model(x)
+        return logits, F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+
+    return loss_fn
+
+
+def lr_at(step: int, total_steps: int, recipe: Recipe) -> float:
+    """Learning rate at optimizer step ``step`` of ``total_steps`` (0-based)."""
+    progress = step / max(1, total_steps)
+    if recipe.schedule == "cosine":
+        return recipe.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    if recipe.schedule == "onecycle":
+        w = recipe.warmup_fraction
+        if progress < w:
+            return recipe.lr * (0.1 + 0.9 * progress / w)
+        return recipe.lr * 0.5 * (1 + math.cos(math.pi * (progress - w) / (1 - w)))
+    raise ValueError(f"unknown schedule {recipe.schedule!r} (use 'onecycle' or 'cosine')")
+
+
+def make_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
+    """SGD with (nesterov) momentum and weight decay from the recipe."""
+    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+                           weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
+
+
+def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.device | str,
+        loss_fn: LossFn | None = None, after_step: Callable[[], None] | None = None,
+        eval_split: str | None = "val", progress: bool = True, desc: str = "train",
+        params=None, max_steps: int | None = None) -> list[dict]:
+    """Train ``model`` in place on ``splits`` (already on ``device``) and return per-epoch history.
+
+    ``loss_fn(model, x, y) -> (logits [B,C], scalar loss)`` defaults to cross-entropy;
+    ``after_step()`` runs after every optimizer step (e.g. to re-apply pruning masks);
+    ``params`` defaults to every parameter with ``requires_grad``; ``max_steps`` stops early
+    (benchmarks) without changing the schedule. History rows hold epoch,
+    train_loss, train_acc (%), val top-1 (%, when ``eval_split``), lr and seconds.
+    """
+    device = torch.device(device)
+    torch.manual_seed(recipe.seed)
+    if recipe.channels_last:
+        model.to(memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad] if params is None else list(params)
+    optimizer = make_optimizer(params, recipe)
+    loss_fn = loss_fn or cross_entropy_loss(recipe.label_smoothing)
+    step_model = torch.compile(model) if recipe.compile else model
+    use_bf16 = recipe.bf16 and fast_bf16_available(device)
+    aug_gen = torch.Generator(device=device).manual_seed(recipe.seed)
+    shuffle_gen = torch.Generator().manual_seed(recipe.seed)
+    transform = BatchTransform(splits.name, augment=True, jitter=recipe.color_jitter,
+                               generator=aug_gen, channels_last=recipe.channels_last)
+    images, labels = splits.train_images, splits.train_labels
+    steps_per_epoch = max(1, len(images) // recipe.batch_size)
+    total_steps, step, history = recipe.epochs * steps_per_epoch, 0, []
+    for epoch in range(1, recipe.epochs + 1):
+        model.train()
+        start = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        batches = iterate_batches(images, labels, recipe.batch_size, transform, shuffle=True,
+                                  generator=shuffle_gen, drop_last=len(images) >= recipe.batch_size)
+        bar = tqdm(batches, total=steps_per_epoch, desc=f"{desc} {epoch}/{recipe.epochs}",
+                   disable=not progress, leave=False, mininterval=2.0)
+        for x, y in bar:
+            if max_steps is not None and step >= max_steps:
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, total_steps, recipe)
+            with autocast(device, use_bf16):
+                logits, loss = loss_fn(step_model, x, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if after_step is not None:
+                after_step()
+            step += 1
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+        row = {"epoch": epoch, "train_loss": (loss_sum / seen).item(),
+               "train_acc": 100.0 * correct.item() / seen, "lr": optimizer.param_groups[0]["lr"]}
+        if eval_split:
+            eval_images, eval_labels = splits.split(eval_split)
+            row[f"{eval_split}_top1_acc"] = evaluate(model, eval_images, eval_labels, splits.name)["top1_acc"]
+        row["seconds"] = time.perf_counter() - start
+        history.append(row)
+        if progress:
+            print(f"[{desc}] " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                          for k, v in row.items()), flush=True)
+    return history
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, images: torch.Tensor, dataset: str, batch_size: int = 1000,
+                   jitter_generator: torch.Generator | None = None) -> torch.Tensor:
+    """fp32 logits [N,C] for uint8 images [N,3,32,32] (no augmentation; optional colour jitter)."""
+    model.eval()
+    transform = BatchTransform(dataset, jitter=jitter_generator is not None,
+                               generator=jitter_generator)
+    chunks = [model(transform(images[i:i + batch_size])).float()
+              for i in range(0, len(images), batch_size)]
+    return torch.cat(chunks)
+
+
+def accuracy_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Top-1 and top-5 accuracy in percent (top-k capped at the number of classes)."""
+    k = min(5, logits.shape[1])
+    topk = logits.topk(k, dim=1).indices
+    hits = topk == labels[:, None]
+    return {"top1_acc": 100.0 * hits[:, 0].float().mean().item(),
+            "top5_acc": 100.0 * hits.any(1).float().mean().item()}
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, dataset: str,
+             batch_size: int = 1000) -> dict:
+    """Top-1/top-5 accuracy (%) of ``model`` on uint8 images [N,3,32,32] and labels [N], in fp32."""
+    return accuracy_from_logits(predict_logits(model, images, dataset, batch_size), labels)
