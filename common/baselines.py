@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import time
 
+import torch
+
 from common.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
 from common.cli import RunContext
 from common.data import num_classes
 from common.models import VGG, build_model, count_parameters
+from common.results import device_description, git_commit
 from common.training import Recipe, evaluate, fit
 
 
@@ -49,7 +52,8 @@ def train_and_cache(ctx: RunContext, name: str, model: VGG, recipe: Recipe,
         "val_top1_acc": history[-1].get("val_top1_acc"),
         "test_top1_acc": test["top1_acc"], "test_top5_acc": test["top5_acc"],
         "params": count_parameters(model), "train_seconds": seconds,
-        "history": history, "device": str(ctx.device),
+        "history": history, "device": device_description(ctx.device), "git_commit": git_commit(),
+        "trained_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     save_checkpoint(path, model, meta)
     print(f"[cache] {name}: trained in {seconds:.0f}s, test top-1 {test['top1_acc']:.2f}% -> {path}")
@@ -62,6 +66,7 @@ def get_baseline(ctx: RunContext, model_name: str, force: bool = False) -> tuple
     Width and recipe come from the profile; the checkpoint is
     ``checkpoints/<dataset>-<profile>/<model>_seed<seed>.pt``.
     """
+    torch.manual_seed(ctx.seed)  # the initial weights depend on the seed alone
     model = build_model(model_name, num_classes(ctx.dataset), ctx.profile.width)
     return train_and_cache(ctx, f"{model_name}_seed{ctx.seed}", model, baseline_recipe(ctx),
                            force=force, architecture=model_name, width=ctx.profile.width)

@@ -7,12 +7,16 @@
 device, batched crop/flip on tensors, channels_last, bf16 autocast where the device has fast bf16.
 ``textbook`` is the usual tutorial code: per-image PIL transforms in a DataLoader with 2
 workers, fp32, NCHW. Both run the same model, batch size, optimizer and data. The last line is
-``train_images_per_second=<float>`` of the ``--pipeline`` chosen.
+``train_images_per_second=<float>`` of the ``--pipeline`` chosen (the fast one with ``--compare``),
+the median over ``--rounds``.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -21,6 +25,7 @@ import torch.nn.functional as F
 from common.cli import RunContext, add_common_args
 from common.data import DATASETS
 from common.models import build_model
+from common.results import write_results
 from common.training import Recipe, fit, make_optimizer
 
 
@@ -80,6 +85,14 @@ def textbook_images_per_second(ctx: RunContext, model_name: str, width: float, b
     return steps * batch_size / (time.perf_counter() - start)
 
 
+def _reading_in_subprocess(argv: list[str] | None, pipeline: str) -> float:
+    """Run this benchmark for one pipeline in a new process and return its images/s."""
+    args = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--compare"]
+    cmd = [sys.executable, "-m", "common.benchmark", *args, "--pipeline", pipeline, "--rounds", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1].split("=")[1])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__,
                                                      formatter_class=argparse.RawDescriptionHelpFormatter))
@@ -91,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pipeline", choices=["fast", "textbook"], default="fast")
     parser.add_argument("--compare", action="store_true",
                         help="time both pipelines and print textbook, fast and their ratio")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat each timing (alternating pipelines with --compare); report the median")
     args = parser.parse_args(argv)
     ctx = RunContext.from_args(args)
     if len(ctx.splits.train_images) < (args.warmup + args.steps) * args.batch_size:
@@ -99,15 +114,31 @@ def main(argv: list[str] | None = None) -> None:
     print(f"[benchmark] {args.model} width={args.width} batch={args.batch_size} "
           f"steps={args.steps} threads={torch.get_num_threads()} device={ctx.device}")
     if args.compare:
-        textbook = textbook_images_per_second(*common)
+        # Each reading runs in a fresh process, alternating pipelines, so that neither inherits
+        # the other's worker processes, allocator state or warm caches.
+        runs = {"textbook": [], "fast": []}
+        for r in range(args.rounds):
+            for pipeline in runs:
+                runs[pipeline].append(_reading_in_subprocess(argv, pipeline))
+            print(f"round {r + 1}: textbook={runs['textbook'][-1]:.1f} fast={runs['fast'][-1]:.1f} images/s")
+        textbook, fast = statistics.median(runs["textbook"]), statistics.median(runs["fast"])
         print(f"textbook_images_per_second={textbook:.1f}")
-        fast = fast_images_per_second(*common)
         print(f"fast_images_per_second={fast:.1f}")
         print(f"speedup={fast / textbook:.2f}x")
+        shared = {"model": args.model, "width": args.width, "batch_size": args.batch_size,
+                  "timed_steps": args.steps, "rounds": args.rounds, "threads": torch.get_num_threads()}
+        rows = [{"pipeline": "textbook", **shared, "train_images_per_second": round(textbook, 1),
+                 "speedup_vs_textbook": 1.0},
+                {"pipeline": "fast", **shared, "train_images_per_second": round(fast, 1),
+                 "speedup_vs_textbook": round(fast / textbook, 2)}]
+        write_results(rows, ctx.results_dir("benchmark") / f"throughput_{args.model}_w{args.width:g}.csv", ctx.provenance(
+            pipelines={"textbook": "PIL per-image crop/flip in DataLoader(num_workers=2), fp32, NCHW",
+                       "fast": "common.training.fit: tensors in memory, batched crop/flip, "
+                               "channels_last, bf16 autocast where fast"}))
         print(f"train_images_per_second={fast:.1f}")
         return
     run = fast_images_per_second if args.pipeline == "fast" else textbook_images_per_second
-    print(f"train_images_per_second={run(*common):.1f}")
+    print(f"train_images_per_second={statistics.median(run(*common) for _ in range(args.rounds)):.1f}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compile", action="store_true", help="torch.compile models for training")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars or epoch lines")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (epoch summaries are still printed)")
     return parser
 
 

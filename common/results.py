@@ -8,6 +8,7 @@ device, library versions, wall time, command line).
 from __future__ import annotations
 
 import csv
+import importlib.metadata
 import json
 import os
 import platform
@@ -79,11 +80,10 @@ def git_commit() -> str:
 def library_versions() -> dict:
     """Versions of the libraries whose behaviour the numbers depend on."""
     versions = {"python": platform.python_version(), "torch": torch.__version__}
-    for name in ("torchvision", "torchao", "pytorch_grad_cam", "numpy"):
+    for name in ("torchvision", "torchao", "grad-cam", "numpy"):
         try:
-            module = __import__(name)
-            versions[name] = getattr(module, "__version__", "installed")
-        except ImportError:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
             versions[name] = None
     return versions
 
@@ -102,6 +102,17 @@ def device_description(device: torch.device | str) -> str:
     return f"cpu ({cpu}, {torch.get_num_threads()} threads)"
 
 
+def command_line() -> str:
+    """How this process was started, e.g. ``python -m common.train --profile cpu``."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name != "__main__":
+        head = f"python -m {spec.name.removesuffix('.__main__')}"
+    else:
+        script = Path(sys.argv[0]).resolve()
+        head = f"python {script.relative_to(PROJECT_ROOT) if script.is_relative_to(PROJECT_ROOT) else script}"
+    return " ".join([head] + sys.argv[1:])
+
+
 def provenance(profile: str, dataset: str, seed: int, device: torch.device | str,
                started: float, **extra) -> dict:
     """The JSON sidecar's content; ``started`` is a ``time.time()`` stamp for the wall time."""
@@ -112,7 +123,7 @@ def provenance(profile: str, dataset: str, seed: int, device: torch.device | str
         "git_commit": git_commit(),
         "device": device_description(device),
         "versions": library_versions(),
-        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "command": command_line(),
         "wall_seconds": round(time.time() - started, 2),
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **extra,

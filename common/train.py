@@ -23,7 +23,9 @@ def baseline_row(meta: dict) -> dict:
             "epochs": meta["epochs"], "top1_acc": round(meta["test_top1_acc"], 2),
             "top5_acc": round(meta["test_top5_acc"], 2),
             "val_top1_acc": round(meta["val_top1_acc"], 2), "params": meta["params"],
-            "train_seconds": round(meta["train_seconds"], 1), "train_device": meta["device"]}
+            "train_seconds": round(meta["train_seconds"], 1),
+            "seconds_per_epoch": round(meta["train_seconds"] / meta["epochs"], 1),
+            "train_device": meta["device"]}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -47,9 +47,10 @@ class Recipe:
     @classmethod
     def from_profile(cls, profile: Profile, epochs: int | None = None, **overrides) -> "Recipe":
         """The profile's recipe; ``epochs`` defaults to the baseline epochs."""
-        return cls(epochs=profile.epochs if epochs is None else epochs,
-                   batch_size=profile.batch_size, lr=profile.lr,
-                   weight_decay=profile.weight_decay, **overrides)
+        settings = {"epochs": profile.epochs if epochs is None else epochs,
+                    "batch_size": profile.batch_size, "lr": profile.lr,
+                    "weight_decay": profile.weight_decay}
+        return cls(**{**settings, **overrides})
 
     def but(self, **changes) -> "Recipe":
         """A copy with some fields changed."""
@@ -165,9 +166,8 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
             row[f"{eval_split}_top1_acc"] = evaluate(model, eval_images, eval_labels, splits.name)["top1_acc"]
         row["seconds"] = time.perf_counter() - start
         history.append(row)
-        if progress:
-            print(f"[{desc}] " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                          for k, v in row.items()), flush=True)
+        print(f"[{desc}] " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                        for k, v in row.items()), flush=True)
     return history
 
 

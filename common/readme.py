@@ -1,0 +1,79 @@
+"""Refresh the generated blocks of README.md from the profile table and committed results.
+
+    python -m common.readme            # rewrites the blocks between the BEGIN/END markers
+
+Numbers in the README are never typed by hand: they come from ``common/profiles.py`` and from
+``results/<dataset>-<profile>/`` CSVs written by the scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from common.profiles import PROFILES
+from common.results import PROJECT_ROOT, atomic_path, read_rows, results_root
+
+
+def markdown_table(rows: list[dict], columns: list[str]) -> str:
+    """A GitHub markdown table of ``columns`` from ``rows`` (missing values left blank)."""
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    return head + "".join("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |\n" for r in rows)
+
+
+def profiles_block() -> str:
+    """The profile table of ``common.profiles``."""
+    rows = [{**p.as_dict(), "train_images": p.train_images or "all but val",
+             "test_images": p.test_images or "all"} for p in PROFILES.values()]
+    cols = ["name", "width", "train_images", "val_images", "test_images", "epochs", "student_epochs",
+            "finetune_epochs", "batch_size", "lr", "weight_decay"]
+    return markdown_table(rows, cols)
+
+
+def results_block(run: str) -> str:
+    """Baselines and training-throughput tables of ``results/<run>/`` (a note if absent)."""
+    folder = results_root() / run
+    parts = []
+    baselines = read_rows(folder / "baselines" / "baselines.csv")
+    if baselines:
+        parts.append(f"Baselines (`results/{run}/baselines/baselines.csv`, test split):\n\n"
+                     + markdown_table(baselines, ["model", "width", "epochs", "top1_acc", "top5_acc",
+                                                  "params", "train_seconds", "seconds_per_epoch",
+                                                  "train_device"]))
+    throughput = [row for path in sorted((folder / "benchmark").glob("throughput_*.csv"))
+                  for row in read_rows(path)]
+    if throughput:
+        parts.append(f"Training throughput (`results/{run}/benchmark/throughput_*.csv`, median of "
+                     f"fresh-process readings):\n\n"
+                     + markdown_table(throughput, ["pipeline", "model", "width", "batch_size",
+                                                   "threads", "rounds", "train_images_per_second",
+                                                   "speedup_vs_textbook"]))
+    return "\n".join(parts) or f"_No results under `results/{run}/` yet._\n"
+
+
+def render(text: str, blocks: dict[str, str]) -> str:
+    """Replace each ``<!-- BEGIN generated:NAME -->...<!-- END generated:NAME -->`` body."""
+    for name, body in blocks.items():
+        pattern = re.compile(rf"(<!-- BEGIN generated:{re.escape(name)} -->\n).*?(<!-- END generated:{re.escape(name)} -->)",
+                             re.S)
+        if not pattern.search(text):
+            raise ValueError(f"README has no generated block {name!r}")
+        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--readme", default=str(PROJECT_ROOT / "README.md"))
+    args = parser.parse_args(argv)
+    readme = Path(args.readme)
+    text = render(readme.read_text(), {"profiles": profiles_block(),
+                                       "results-cifar10-cpu": results_block("cifar10-cpu")})
+    with atomic_path(readme) as tmp:
+        tmp.write_text(text)
+    print(f"[readme] refreshed {readme}")
+
+
+if __name__ == "__main__":
+    main()

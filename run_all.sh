@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Run every stage of the study, in order, for one profile and dataset.
+#
+#   PROFILE=cpu DATASET=cifar10 CIFAR_DIR=../shared/data ./run_all.sh
+#
+# PROFILE  smoke | cpu | full (default: full when CUDA is available, else cpu)
+# DATASET  cifar100 (default) | cifar10
+# CIFAR_DIR  folder holding cifar-100-python/ or cifar-10-batches-py/ (default ./data;
+#            CIFAR-100 is downloaded there with torchvision when missing and online)
+# FORCE=1  rerun stages whose outputs already exist (cached checkpoints are still reused;
+#          delete checkpoints/<dataset>-<profile>/ to retrain from scratch)
+# PYTHON   interpreter to use (default: python, else python3)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-$(command -v python || command -v python3)}
+DATASET=${DATASET:-cifar100}
+PROFILE=${PROFILE:-$("$PYTHON" -c 'from common.profiles import default_profile_name; print(default_profile_name())')}
+export CIFAR_DIR=${CIFAR_DIR:-data}
+FORCE=${FORCE:-0}
+OUT=${RESULTS_DIR:-results}/$DATASET-$PROFILE
+ARGS=(--profile "$PROFILE" --dataset "$DATASET" --data-dir "$CIFAR_DIR")
+[[ -t 1 ]] || ARGS+=(--no-progress)   # progress bars only on a terminal; logs get epoch lines
+
+echo "[run_all] profile=$PROFILE dataset=$DATASET data=$CIFAR_DIR outputs=$OUT"
+START=$SECONDS
+
+# stage NAME OUTPUT COMMAND... : run COMMAND unless OUTPUT exists (or FORCE=1); stop on failure.
+stage() {
+    local name=$1 output=$2
+    shift 2
+    if [[ "$FORCE" != 1 && -e "$output" ]]; then
+        echo "[run_all] skip $name: $output exists (FORCE=1 reruns it)"
+        return 0
+    fi
+    echo "[run_all] === $name ==="
+    local t0=$SECONDS
+    if ! "$@"; then
+        echo "[run_all] FAILED at stage '$name' (command: $*)" >&2
+        exit 1
+    fi
+    echo "[run_all] $name done in $((SECONDS - t0)) s"
+}
+
+stage baselines "$OUT/baselines/baselines.csv" \
+    "$PYTHON" -m common.train "${ARGS[@]}" --model vgg11 vgg16 vgg19
+
+echo "[run_all] all stages done in $((SECONDS - START)) s; outputs in $OUT"

@@ -1,0 +1,56 @@
+"""Checkpoints round-trip, carry metadata, and refuse another run's dataset or profile."""
+
+import json
+
+import pytest
+import torch
+
+from common.checkpoints import CheckpointMismatchError, load_checkpoint, save_checkpoint
+from common.measure import measure_latency, saved_size_bytes
+from common.models import build_model
+from common.results import read_rows, write_results
+
+
+def test_round_trip_keeps_weights_config_and_meta(tmp_path):
+    model = build_model("vgg11", 10, 0.25).eval()
+    path = save_checkpoint(tmp_path / "m.pt", model, {"dataset": "cifar10", "profile": "smoke",
+                                                      "epochs": 3, "test_top1_acc": 12.5})
+    loaded, meta = load_checkpoint(path, "cifar10", "smoke")
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(model(x), loaded.eval()(x))
+    assert meta["epochs"] == 3 and meta["model_config"] == model.config
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left behind
+
+
+def test_checkpoint_of_another_profile_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", build_model("vgg11", 10, 0.125),
+                           {"dataset": "cifar10", "profile": "smoke"})
+    with pytest.raises(CheckpointMismatchError, match="profile='smoke'"):
+        load_checkpoint(path, "cifar10", "cpu")
+    with pytest.raises(CheckpointMismatchError, match="dataset"):
+        load_checkpoint(path, "cifar100", "smoke")
+
+
+def test_metadata_must_name_dataset_and_profile(tmp_path):
+    with pytest.raises(ValueError, match="profile"):
+        save_checkpoint(tmp_path / "m.pt", build_model("vgg11", 10, 0.125), {"dataset": "cifar10"})
+
+
+def test_results_csv_and_provenance_sidecar(tmp_path):
+    prov = {"dataset": "cifar10", "profile": "smoke", "seed": 0}
+    path = write_results([{"model": "a", "top1_acc": 1.5}, {"model": "b", "latency_ms": 2.0}],
+                         tmp_path / "t.csv", prov)
+    rows = read_rows(path)
+    assert list(rows[0]) == ["dataset", "profile", "model", "top1_acc", "latency_ms"]
+    assert rows[1]["latency_ms"] == "2.0" and rows[0]["latency_ms"] == ""
+    assert json.loads(path.with_suffix(".json").read_text()) == prov
+
+
+def test_size_and_latency_helpers(tmp_path):
+    model = build_model("vgg11", 10, 0.125)
+    size = saved_size_bytes(model.state_dict(), tmp_path / "w.pt")
+    n_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    assert n_bytes < size < n_bytes + 64_000  # tensors plus pickle/zip overhead
+    lat = measure_latency(model, torch.randn(2, 3, 32, 32), warmup=1, repeats=5)
+    assert lat["latency_ms"] > 0 and lat["batch_size"] == 2 and lat["dtype"] == "float32"
+    assert lat["latency_p10_ms"] <= lat["latency_ms"] <= lat["latency_p90_ms"]

@@ -1,0 +1,69 @@
+"""Smoke runs of the entry points, as a user runs them, on the tiny fixture dataset."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.results import read_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(args, env_extra, tmp_path):
+    env = {**os.environ, "RESULTS_DIR": str(tmp_path / "results"),
+           "CHECKPOINT_DIR": str(tmp_path / "checkpoints"), "PYTHON": sys.executable, **env_extra}
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_train_writes_baselines_and_reuses_the_cache(cifar_root, tmp_path):
+    cmd = [sys.executable, "-m", "common.train", "--profile", "smoke", "--dataset", "cifar10",
+           "--data-dir", str(cifar_root), "--no-progress", "--model", "vgg11", "vgg16"]
+    first = run(cmd, {}, tmp_path)
+    assert first.returncode == 0, first.stderr
+    rows = read_rows(tmp_path / "results" / "cifar10-smoke" / "baselines" / "baselines.csv")
+    assert [r["model"] for r in rows] == ["vgg11", "vgg16"]
+    assert all(r["dataset"] == "cifar10" and r["profile"] == "smoke" and r["epochs"] == "1" for r in rows)
+    assert (tmp_path / "results" / "cifar10-smoke" / "baselines" / "baselines.json").exists()
+    assert (tmp_path / "checkpoints" / "cifar10-smoke" / "vgg11_seed0.pt").exists()
+    second = run(cmd[:-2] + ["vgg11"], {}, tmp_path)
+    assert second.returncode == 0 and "[cache] vgg11_seed0" in second.stdout
+    rows_again = read_rows(tmp_path / "results" / "cifar10-smoke" / "baselines" / "baselines.csv")
+    assert rows_again == rows  # vgg16's row kept, vgg11's row identical from the cache
+
+
+def test_benchmark_prints_images_per_second_last(cifar_root, tmp_path):
+    cmd = [sys.executable, "-m", "common.benchmark", "--profile", "smoke", "--dataset", "cifar10",
+           "--data-dir", str(cifar_root), "--width", "0.125", "--steps", "2", "--warmup", "1",
+           "--batch-size", "32", "--compare"]
+    out = run(cmd, {}, tmp_path)
+    assert out.returncode == 0, out.stderr
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("train_images_per_second=") and float(last.split("=")[1]) > 0
+    assert "textbook_images_per_second=" in out.stdout and "speedup=" in out.stdout
+    rows = read_rows(tmp_path / "results" / "cifar10-smoke" / "benchmark" / "throughput_vgg11_w0.125.csv")
+    assert [r["pipeline"] for r in rows] == ["textbook", "fast"]
+    assert float(rows[1]["train_images_per_second"]) == float(last.split("=")[1])
+
+
+def test_missing_dataset_stops_with_the_expected_path(tmp_path):
+    cmd = [sys.executable, "-m", "common.train", "--profile", "smoke", "--dataset", "cifar100",
+           "--data-dir", str(tmp_path / "nowhere"), "--model", "vgg11"]
+    out = run(cmd, {}, tmp_path)
+    assert out.returncode != 0
+    assert "cifar-100-python" in out.stderr and "nowhere" in out.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="bash script")
+def test_run_all_smoke_runs_skips_and_reports_failures(cifar_root, tmp_path):
+    env = {"PROFILE": "smoke", "DATASET": "cifar10", "CIFAR_DIR": str(cifar_root)}
+    first = run(["./run_all.sh"], env, tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (tmp_path / "results" / "cifar10-smoke" / "baselines" / "baselines.csv").exists()
+    again = run(["./run_all.sh"], env, tmp_path)
+    assert again.returncode == 0 and "skip baselines" in again.stdout
+    broken = run(["./run_all.sh"], {**env, "DATASET": "cifar100", "CIFAR_DIR": str(tmp_path / "nowhere")},
+                 tmp_path)
+    assert broken.returncode != 0 and "FAILED at stage 'baselines'" in broken.stderr
