@@ -1,0 +1,58 @@
+"""Weight distributions of every conv/linear layer of VGG-11 before pruning and after each kind
+of pruning (the fine-tuned final models of 02 and 04; trained or loaded from cache).
+
+Writes results/<dataset>-<profile>/pruning/weight_histograms.png (unstructured),
+weight_histograms_structured.png, and weight_stats.csv (model, layer, params, nonzero, mean_abs,
+std, max_abs).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from common.baselines import get_baseline  # noqa: E402
+from common.cli import RunContext, add_common_args  # noqa: E402
+from common.results import write_results  # noqa: E402
+from pruning.methods import prunable_layers  # noqa: E402
+from pruning.plots import plot_weight_histograms  # noqa: E402
+from pruning.study import TASK, get_structured_final, get_unstructured_final  # noqa: E402
+
+
+def weight_stats(model_name, model):
+    """One row per conv/linear layer: params, nonzero, mean |w|, std and max |w| of non-zeros."""
+    rows = []
+    for layer, m in prunable_layers(model):
+        w = m.weight.detach().flatten()
+        nz = w[w != 0]
+        rows.append({"model": model_name, "layer": layer, "params": w.numel(), "nonzero": nz.numel(),
+                     "mean_abs": round(nz.abs().mean().item(), 6), "std": round(nz.std().item(), 6),
+                     "max_abs": round(nz.abs().max().item(), 6)})
+    return rows
+
+
+def main(argv=None):
+    parser = add_common_args(argparse.ArgumentParser(description=__doc__))
+    args = parser.parse_args(argv)
+    ctx = RunContext.from_args(args)
+    base, _ = get_baseline(ctx, "vgg11")
+    unstructured, _ = get_unstructured_final(ctx)
+    structured, _ = get_structured_final(ctx)
+    out = ctx.results_dir(TASK)
+    models = {"original": base, "unstructured": unstructured, "structured": structured}
+    layers = {k: prunable_layers(m) for k, m in models.items()}
+    plot_weight_histograms([(n, a.weight, b.weight) for (n, a), (_, b) in
+                            zip(layers["original"], layers["unstructured"])],
+                           out / "weight_histograms.png", "original", "unstructured, fine-tuned (non-zeros)",
+                           "VGG-11 weights before / after unstructured pruning")
+    plot_weight_histograms([(n, a.weight, b.weight) for (n, a), (_, b) in
+                            zip(layers["original"], layers["structured"])],
+                           out / "weight_histograms_structured.png", "original",
+                           "channel-pruned, fine-tuned", "VGG-11 weights before / after channel pruning")
+    rows = [row for name, model in models.items() for row in weight_stats(name, model)]
+    write_results(rows, out / "weight_stats.csv", ctx.provenance())
+
+
+if __name__ == "__main__":
+    main()

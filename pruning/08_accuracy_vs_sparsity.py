@@ -1,0 +1,51 @@
+"""Test accuracy of VGG-11 against target overall sparsity (5 readings by default), before and
+after fine-tuning, with per-layer ratios from the same equal-accuracy-drop rule as 02.
+
+Writes results/<dataset>-<profile>/pruning/accuracy_vs_sparsity.csv (target_sparsity,
+overall_sparsity, delta_points, top1_before_finetune, top1_acc, finetune_epochs) and
+accuracy_vs_sparsity.png.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from common.baselines import get_baseline  # noqa: E402
+from common.cli import RunContext, add_common_args  # noqa: E402
+from common.results import write_results  # noqa: E402
+from pruning.plots import plot_accuracy_vs_sparsity  # noqa: E402
+from pruning.study import (SPARSITY_GRID, TASK, cached_rows, overall_sparsity_of,  # noqa: E402
+                           prune_unstructured_and_finetune, ratios_for_target, sensitivity_curves,
+                           test_accuracy, unstructured_sensitivity, val_top1)
+
+
+def main(argv=None):
+    parser = add_common_args(argparse.ArgumentParser(description=__doc__))
+    parser.add_argument("--targets", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9])
+    parser.add_argument("--finetune-epochs", type=int, default=None,
+                        help="default: the profile's finetune_epochs")
+    args = parser.parse_args(argv)
+    ctx = RunContext.from_args(args)
+    base, base_meta = get_baseline(ctx, "vgg11")
+    sweep = cached_rows(ctx, "unstructured_sensitivity.csv", lambda: unstructured_sensitivity(base, ctx),
+                        split="val", grid=list(SPARSITY_GRID), base_trained_utc=base_meta.get("trained_utc"))
+    curves, base_val = sensitivity_curves(sweep, "sparsity"), val_top1(base, ctx)
+    rows = []
+    for target in sorted(args.targets):
+        ratios, delta = ratios_for_target(curves, base_val, overall_sparsity_of(base), target)
+        _, m = prune_unstructured_and_finetune(base, ctx, ratios, args.finetune_epochs,
+                                               desc=f"sparsity {target:.2f}")
+        rows.append({"target_sparsity": target, "overall_sparsity": round(m["overall_sparsity"], 4),
+                     "delta_points": round(delta, 3), "top1_before_finetune": round(m["top1_before_finetune"], 2),
+                     "top1_acc": round(m["top1_acc"], 2), "finetune_epochs": m["finetune_epochs"]})
+        print(rows[-1])
+    out = ctx.results_dir(TASK)
+    base_test = test_accuracy(base, ctx)["top1_acc"]
+    write_results(rows, out / "accuracy_vs_sparsity.csv", ctx.provenance(original_top1=base_test))
+    plot_accuracy_vs_sparsity(rows, base_test, out / "accuracy_vs_sparsity.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Figures of the pruning study (each takes result rows or models and a PNG path)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from common.figures import save_figure
+
+
+def plot_sensitivity(rows: list[dict], x_key: str, base_acc: float, path: Path, xlabel: str,
+                     title: str) -> Path:
+    """One curve per layer: validation top-1 (%) against the layer's pruning ratio."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    for layer in layers:
+        pts = sorted((float(r[x_key]), float(r["top1_acc"])) for r in rows if r["layer"] == layer)
+        ax.plot([0.0] + [p[0] for p in pts], [base_acc] + [p[1] for p in pts], marker="o", ms=3, label=layer)
+    ax.axhline(base_acc, color="gray", lw=0.8, ls="--")
+    ax.set(xlabel=xlabel, ylabel="validation top-1 (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+    return save_figure(fig, path)
+
+
+def plot_weight_histograms(layers: list[tuple[str, torch.Tensor, torch.Tensor]], path: Path,
+                           before_label: str, after_label: str, title: str) -> Path:
+    """Per layer, overlaid histograms of weights before and after (zeros of 'after' left out)."""
+    cols = 4
+    rows = math.ceil(len(layers) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.2 * rows), squeeze=False)
+    for ax, (name, before, after) in zip(axes.flat, layers):
+        b = before.detach().flatten().float().cpu().numpy()
+        a = after.detach().flatten().float().cpu().numpy()
+        a = a[a != 0]
+        edges = np.linspace(b.min(), b.max(), 81)
+        ax.hist(b, bins=edges, alpha=0.5, label=before_label, color="tab:blue")
+        ax.hist(a, bins=edges, alpha=0.6, label=after_label, color="tab:red")
+        ax.set_yscale("log")
+        ax.set_title(f"{name} ({len(a)}/{len(b)} kept)", fontsize=7)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[len(layers):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_accuracy_vs_sparsity(rows: list[dict], base_acc: float, path: Path) -> Path:
+    """Test top-1 (%) against overall sparsity, before and after fine-tuning."""
+    xs = [float(r["overall_sparsity"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    ax.plot(xs, [float(r["top1_before_finetune"]) for r in rows], "o--", label="before fine-tune")
+    ax.plot(xs, [float(r["top1_acc"]) for r in rows], "o-", label="after fine-tune")
+    ax.axhline(base_acc, color="gray", ls=":", label="original")
+    ax.set(xlabel="overall sparsity of conv+linear weights", ylabel="test top-1 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_cam_grid(images: torch.Tensor, cams: dict[str, np.ndarray], labels: list[str], path: Path,
+                  rows_shown: int = 8) -> Path:
+    """Rows of images; columns: the image, then each model's Grad-CAM over it."""
+    n = min(rows_shown, len(images))
+    names = list(cams)
+    fig, axes = plt.subplots(n, 1 + len(names), figsize=(1.6 * (1 + len(names)), 1.6 * n), squeeze=False)
+    for i in range(n):
+        img = images[i].permute(1, 2, 0).cpu().numpy()
+        axes[i, 0].imshow(img)
+        axes[i, 0].set_ylabel(labels[i], fontsize=6)
+        for j, name in enumerate(names, start=1):
+            axes[i, j].imshow(img)
+            axes[i, j].imshow(cams[name][i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+            if i == 0:
+                axes[i, j].set_title(name, fontsize=7)
+        for ax in axes[i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_title("image", fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)

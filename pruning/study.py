@@ -1,0 +1,296 @@
+"""The pruning study's experiments, shared by the numbered scripts in ``pruning/``.
+
+Sensitivity sweeps, the rule that turns a sweep into per-layer ratios, masked / structured
+fine-tuning, and the cached final models. Every tuned choice is made on the validation split;
+accuracy is reported on the test split.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from common.baselines import get_baseline
+from common.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
+from common.cli import RunContext
+from common.models import VGG, count_parameters
+from common.results import read_rows, write_results
+from common.training import Recipe, evaluate, fit
+from pruning.methods import (channel_prune, layer_sparsity, magnitude_mask, overall_sparsity,
+                             prunable_layers, prune_by_magnitude, remove_masks)
+
+TASK = "pruning"
+SPARSITY_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+CHANNEL_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+FINETUNE_LR_FACTOR = 0.1   # fine-tunes peak at a tenth of the profile's learning rate
+
+
+def val_top1(model: VGG, ctx: RunContext) -> float:
+    """Top-1 (%) on the validation split (every tuned choice uses this)."""
+    return evaluate(model, ctx.splits.val_images, ctx.splits.val_labels, ctx.dataset)["top1_acc"]
+
+
+def test_accuracy(model: VGG, ctx: RunContext) -> dict:
+    """Top-1/top-5 (%) on the test split."""
+    return evaluate(model, ctx.splits.test_images, ctx.splits.test_labels, ctx.dataset)
+
+
+# ----------------------------------------------------------------------------- sensitivity
+
+
+@torch.no_grad()
+def unstructured_sensitivity(model: VGG, ctx: RunContext,
+                             grid: Sequence[float] = SPARSITY_GRID) -> list[dict]:
+    """Each conv/linear layer magnitude-pruned alone at each sparsity; validation top-1 (%).
+
+    Rows: layer, sparsity, params, top1_acc. The model is restored after every reading.
+    """
+    rows = []
+    layers = prunable_layers(model)
+    for name, module in tqdm(layers, desc="unstructured sensitivity", disable=not ctx.progress):
+        original = module.weight.detach().clone()
+        for s in grid:
+            module.weight.mul_(magnitude_mask(original, s))
+            rows.append({"layer": name, "sparsity": s, "params": original.numel(),
+                         "top1_acc": val_top1(model, ctx)})
+            module.weight.copy_(original)
+    return rows
+
+
+def structured_sensitivity(model: VGG, ctx: RunContext,
+                           grid: Sequence[float] = CHANNEL_GRID) -> list[dict]:
+    """Each conv's output channels pruned alone at each ratio (no fine-tune); validation top-1 (%).
+
+    Rows: layer, ratio, channels_before, channels_after, params_fraction, top1_acc.
+    """
+    convs = model.convs()
+    names = [n for n, m in prunable_layers(model) if isinstance(m, torch.nn.Conv2d)]
+    total = count_parameters(model)
+    rows = []
+    for i, (name, conv) in enumerate(tqdm(list(zip(names, convs)), desc="structured sensitivity",
+                                          disable=not ctx.progress)):
+        for r in grid:
+            ratios = [0.0] * len(convs)
+            ratios[i] = r
+            small = channel_prune(model, ratios)
+            rows.append({"layer": name, "ratio": r, "channels_before": conv.out_channels,
+                         "channels_after": small.convs()[i].out_channels,
+                         "params_fraction": count_parameters(small) / total,
+                         "top1_acc": val_top1(small, ctx)})
+    return rows
+
+
+def cached_rows(ctx: RunContext, filename: str, compute: Callable[[], list[dict]],
+                **provenance) -> list[dict]:
+    """Rows of ``results/.../pruning/<filename>`` if it exists and its provenance JSON matches
+    ``provenance`` (same grid, same baseline...), else compute, write and return them."""
+    path = ctx.results_dir(TASK) / filename
+    rows = read_rows(path)
+    sidecar = path.with_suffix(".json")
+    recorded = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    if rows and all(recorded.get(k) == v for k, v in provenance.items()):
+        print(f"[cache] {filename}: reusing {path}")
+        return rows
+    rows = compute()
+    write_results(rows, path, ctx.provenance(**provenance))
+    return rows
+
+
+# ----------------------------------------------------------------------------- ratio rule
+
+
+def sensitivity_curves(rows: list[dict], x_key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """layer -> (x values with 0 prepended, validation top-1 at each x) from sweep rows."""
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        curves.setdefault(r["layer"], []).append((float(r[x_key]), float(r["top1_acc"])))
+    return {k: (np.array([0.0] + [x for x, _ in sorted(v)]), np.array([np.nan] + [a for _, a in sorted(v)]))
+            for k, v in curves.items()}
+
+
+TIE_SLOPE = 1e-3  # points of accuracy charged per unit ratio, so flat curves still order ratios
+
+
+def ratio_at_drop(xs: np.ndarray, drops: np.ndarray, budget: float) -> float:
+    """Largest x whose accuracy drop stays within ``budget`` points.
+
+    ``xs`` ascending with xs[0] = 0 and drops[0] = 0. The drop curve is made monotone (running
+    maximum of the non-negative drops) and given a tiny slope ``TIE_SLOPE * x``, so that layers
+    whose sweep is flat (no measurable drop) are pruned gradually and together instead of jumping
+    to the last grid value; x is interpolated linearly between grid points and capped at the last.
+    """
+    envelope = np.maximum.accumulate(np.maximum(drops, 0.0)) + TIE_SLOPE * xs
+    above = np.nonzero(envelope > budget)[0]
+    if len(above) == 0:
+        return float(xs[-1])
+    k = int(above[0])
+    if k == 0:
+        return 0.0
+    lo_x, hi_x, lo_d, hi_d = xs[k - 1], xs[k], envelope[k - 1], envelope[k]
+    return float(lo_x + (budget - lo_d) / (hi_d - lo_d) * (hi_x - lo_x))
+
+
+def ratios_for_target(curves: dict[str, tuple[np.ndarray, np.ndarray]], base_acc: float,
+                      achieved: Callable[[dict[str, float]], float], target: float,
+                      tolerance: float = 1e-4) -> tuple[dict[str, float], float]:
+    """The equal-accuracy-drop rule: one drop budget ``delta`` (points of validation top-1) for
+    every layer; each layer takes the largest ratio whose single-layer drop is within ``delta``.
+    ``delta`` is bisected until ``achieved(ratios)`` (e.g. overall sparsity) reaches ``target``.
+
+    Returns (layer -> ratio, delta). Raises ValueError if the target is out of reach.
+    """
+    def ratios(delta: float) -> dict[str, float]:
+        out = {}
+        for layer, (xs, accs) in curves.items():
+            drops = np.concatenate([[0.0], base_acc - accs[1:]])
+            out[layer] = ratio_at_drop(xs, drops, delta)
+        return out
+
+    hi = max(float(base_acc - np.nanmin(a)) for _, a in curves.values()) + 1.0
+    if achieved(ratios(hi)) < target - tolerance:
+        raise ValueError(f"target {target:.3f} is out of reach: the sweep's largest ratios give "
+                         f"{achieved(ratios(hi)):.3f}; extend the grid or lower the target")
+    lo = 0.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if achieved(ratios(mid)) < target:
+            lo = mid
+        else:
+            hi = mid
+    return ratios(hi), hi
+
+
+def overall_sparsity_of(model: VGG) -> Callable[[dict[str, float]], float]:
+    """Overall conv+linear sparsity that ``prune_by_magnitude(model, ratios)`` would give."""
+    sizes = {n: m.weight.numel() for n, m in prunable_layers(model)}
+    total = sum(sizes.values())
+    return lambda r: sum(round(r.get(n, 0.0) * k) for n, k in sizes.items()) / total
+
+
+def params_reduction_of(model: VGG) -> Callable[[dict[str, float]], float]:
+    """Fraction of parameters that ``channel_prune(model, ratios)`` would remove."""
+    names = [n for n, m in prunable_layers(model) if isinstance(m, torch.nn.Conv2d)]
+    total = count_parameters(model)
+    return lambda r: 1 - count_parameters(channel_prune(model, [r[n] for n in names])) / total
+
+
+# ----------------------------------------------------------------------------- fine-tuning
+
+
+def finetune_recipe(ctx: RunContext, epochs: int | None = None) -> Recipe:
+    """Short cosine fine-tune at a tenth of the profile's peak learning rate."""
+    return Recipe.from_profile(ctx.profile, epochs=epochs or ctx.profile.finetune_epochs,
+                               lr=ctx.profile.lr * FINETUNE_LR_FACTOR, schedule="cosine",
+                               seed=ctx.seed, compile=ctx.compile)
+
+
+def prune_unstructured_and_finetune(base: VGG, ctx: RunContext, ratios: dict[str, float],
+                                    epochs: int | None = None, desc: str = "finetune"
+                                    ) -> tuple[VGG, dict]:
+    """Copy ``base``, magnitude-prune to ``ratios``, fine-tune with masks, bake the zeros in.
+
+    Returns (pruned dense model, metrics: top1 before/after fine-tune on val and test, sparsity).
+    """
+    model = prune_by_magnitude(copy.deepcopy(base), ratios)
+    before = {"val_top1_before_finetune": val_top1(model, ctx),
+              "top1_before_finetune": test_accuracy(model, ctx)["top1_acc"]}
+    recipe = finetune_recipe(ctx, epochs)
+    history = fit(model, ctx.splits, recipe, ctx.device, progress=ctx.progress, desc=desc)
+    remove_masks(model)
+    test = test_accuracy(model, ctx)
+    return model.eval(), {**before, "val_top1_acc": history[-1]["val_top1_acc"],
+                          "top1_acc": test["top1_acc"], "top5_acc": test["top5_acc"],
+                          "overall_sparsity": overall_sparsity(model),
+                          "finetune_epochs": recipe.epochs}
+
+
+def prune_channels_and_finetune(base: VGG, ctx: RunContext, ratios: Sequence[float],
+                                epochs: int | None = None, desc: str = "finetune"
+                                ) -> tuple[VGG, dict]:
+    """``channel_prune(base, ratios)`` then fine-tune; metrics as ``prune_unstructured_and_finetune``."""
+    model = channel_prune(base, ratios)
+    before = {"val_top1_before_finetune": val_top1(model, ctx),
+              "top1_before_finetune": test_accuracy(model, ctx)["top1_acc"]}
+    recipe = finetune_recipe(ctx, epochs)
+    history = fit(model, ctx.splits, recipe, ctx.device, progress=ctx.progress, desc=desc)
+    test = test_accuracy(model, ctx)
+    return model.eval(), {**before, "val_top1_acc": history[-1]["val_top1_acc"],
+                          "top1_acc": test["top1_acc"], "top5_acc": test["top5_acc"],
+                          "params_fraction": count_parameters(model) / count_parameters(base),
+                          "finetune_epochs": recipe.epochs}
+
+
+# ----------------------------------------------------------------------------- final models
+
+
+def _cached(ctx: RunContext, name: str, settings: dict):
+    path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
+    if path.exists():
+        model, meta = load_checkpoint(path, ctx.dataset, ctx.profile.name)
+        if meta.get("settings") == settings:
+            print(f"[cache] {name}: {path}")
+            return model.to(ctx.device).eval(), meta
+    return None
+
+
+def get_unstructured_final(ctx: RunContext, target: float = 0.7, force: bool = False
+                           ) -> tuple[VGG, dict]:
+    """The VGG-11 magnitude-pruned to ``target`` overall sparsity by the equal-drop rule, fine-tuned.
+
+    Cached as ``checkpoints/<dataset>-<profile>/vgg11_unstructured<pct>_seed<seed>.pt``; meta holds
+    the per-layer ratios, the drop budget delta and the accuracies.
+    """
+    name = f"vgg11_unstructured{round(target * 100)}_seed{ctx.seed}"
+    base, base_meta = get_baseline(ctx, "vgg11")
+    settings = {"target": target, "grid": list(SPARSITY_GRID), "epochs": ctx.profile.finetune_epochs,
+                "base_trained_utc": base_meta.get("trained_utc")}
+    if not force and (hit := _cached(ctx, name, settings)):
+        return hit
+    rows = cached_rows(ctx, "unstructured_sensitivity.csv", lambda: unstructured_sensitivity(base, ctx),
+                       split="val", grid=list(SPARSITY_GRID), base_trained_utc=base_meta.get("trained_utc"))
+    base_val = val_top1(base, ctx)
+    ratios, delta = ratios_for_target(sensitivity_curves(rows, "sparsity"), base_val,
+                                      overall_sparsity_of(base), target)
+    model, metrics = prune_unstructured_and_finetune(base, ctx, ratios, desc=name)
+    meta = {"dataset": ctx.dataset, "profile": ctx.profile.name, "settings": settings,
+            "ratios": ratios, "delta_points": delta, "base_val_top1": base_val, **metrics}
+    save_checkpoint(checkpoint_path(ctx.dataset, ctx.profile.name, name), model, meta)
+    return model, meta
+
+
+def get_structured_final(ctx: RunContext, reduction: float = 0.7, force: bool = False
+                         ) -> tuple[VGG, dict]:
+    """The VGG-11 channel-pruned so that ``reduction`` of its parameters are removed, fine-tuned.
+
+    Per-conv ratios come from the equal-drop rule on the structured sweep. Cached like
+    ``get_unstructured_final`` (``vgg11_structured<pct>_seed<seed>.pt``).
+    """
+    name = f"vgg11_structured{round(reduction * 100)}_seed{ctx.seed}"
+    base, base_meta = get_baseline(ctx, "vgg11")
+    settings = {"reduction": reduction, "grid": list(CHANNEL_GRID), "epochs": ctx.profile.finetune_epochs,
+                "base_trained_utc": base_meta.get("trained_utc")}
+    if not force and (hit := _cached(ctx, name, settings)):
+        return hit
+    rows = cached_rows(ctx, "structured_sensitivity.csv", lambda: structured_sensitivity(base, ctx),
+                       split="val", grid=list(CHANNEL_GRID), base_trained_utc=base_meta.get("trained_utc"))
+    base_val = val_top1(base, ctx)
+    ratios, delta = ratios_for_target(sensitivity_curves(rows, "ratio"), base_val,
+                                      params_reduction_of(base), reduction)
+    names = [n for n, m in prunable_layers(base) if isinstance(m, torch.nn.Conv2d)]
+    model, metrics = prune_channels_and_finetune(base, ctx, [ratios[n] for n in names], desc=name)
+    meta = {"dataset": ctx.dataset, "profile": ctx.profile.name, "settings": settings,
+            "ratios": ratios, "delta_points": delta, "base_val_top1": base_val, **metrics}
+    save_checkpoint(checkpoint_path(ctx.dataset, ctx.profile.name, name), model, meta)
+    return model, meta
+
+
+def final_layer_rows(model: VGG, meta: dict) -> list[dict]:
+    """unstructured_final.csv rows: layer, chosen sparsity (rule), params, zeros, achieved sparsity."""
+    return [{"layer": r["layer"], "chosen_sparsity": round(meta["ratios"][r["layer"]], 4),
+             "params": r["params"], "zeros": r["zeros"], "sparsity": round(r["sparsity"], 4)}
+            for r in layer_sparsity(model)]

@@ -1,0 +1,79 @@
+"""Every pruning script runs on the smoke profile and writes its CSV, figure and provenance."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from common.results import read_rows
+from pruning.study import CHANNEL_GRID, SPARSITY_GRID
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(name, cifar_root, *extra):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "pruning" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--profile", "smoke", "--dataset", "cifar10", "--data-dir", str(cifar_root),
+                 "--no-progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def pruning_outputs(cifar_root, tmp_path_factory):
+    """Run all eight scripts once, in order, into one temporary results/checkpoints tree."""
+    tmp = tmp_path_factory.mktemp("pruning")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RESULTS_DIR", str(tmp / "results"))
+    mp.setenv("CHECKPOINT_DIR", str(tmp / "checkpoints"))
+    run_script("01_unstructured_sensitivity", cifar_root)
+    run_script("02_unstructured_final", cifar_root)
+    run_script("03_structured_sensitivity", cifar_root)
+    run_script("04_structured_final", cifar_root)
+    run_script("05_weight_histograms", cifar_root)
+    run_script("06_compare_models", cifar_root, "--batch-sizes", "1", "8", "--repeats", "3")
+    run_script("07_gradcam", cifar_root, "--images", "4")
+    run_script("08_accuracy_vs_sparsity", cifar_root, "--targets", "0.5", "0.7")
+    yield tmp / "results" / "cifar10-smoke" / "pruning"
+    mp.undo()
+
+
+def test_sensitivity_sweeps_cover_every_layer(pruning_outputs):
+    rows = read_rows(pruning_outputs / "unstructured_sensitivity.csv")
+    assert len(rows) == 10 * len(SPARSITY_GRID)  # 8 convs + 2 linears
+    assert sorted({float(r["sparsity"]) for r in rows}) == list(SPARSITY_GRID)
+    rows = read_rows(pruning_outputs / "structured_sensitivity.csv")
+    assert len(rows) == 8 * len(CHANNEL_GRID)
+    assert all(int(r["channels_after"]) < int(r["channels_before"]) for r in rows)
+    for name in ("unstructured_sensitivity", "structured_sensitivity"):
+        assert (pruning_outputs / f"{name}.png").exists() and (pruning_outputs / f"{name}.json").exists()
+
+
+def test_unstructured_final_hits_70_percent(pruning_outputs):
+    rows = read_rows(pruning_outputs / "unstructured_final.csv")
+    zeros, params = sum(int(r["zeros"]) for r in rows), sum(int(r["params"]) for r in rows)
+    assert zeros / params == pytest.approx(0.70, abs=0.005)
+
+
+def test_structured_final_keeps_about_30_percent(pruning_outputs):
+    rows = read_rows(pruning_outputs / "structured_final.csv")
+    assert len(rows) == 8 and all(int(r["channels_after"]) <= int(r["channels_before"]) for r in rows)
+    models = {r["model"]: r for r in read_rows(pruning_outputs / "pruned_models.csv") if r["batch_size"] == "1"}
+    dense = {k: int(v["size_bytes_dense"]) for k, v in models.items()}
+    assert 0.25 < dense["structured"] / dense["original"] < 0.38
+    assert int(models["unstructured"]["size_bytes_compact"]) < 0.45 * dense["unstructured"]
+    assert float(models["unstructured"]["overall_sparsity"]) == pytest.approx(0.70, abs=0.005)
+
+
+def test_comparison_gradcam_and_sweep_outputs(pruning_outputs):
+    rows = read_rows(pruning_outputs / "pruned_models.csv")
+    assert {(r["model"], r["batch_size"]) for r in rows} == {
+        (m, b) for m in ("original", "unstructured", "structured") for b in ("1", "8")}
+    assert all(float(r["latency_ms"]) > 0 for r in rows)
+    cams = read_rows(pruning_outputs / "gradcam_pruning.csv")
+    assert len(cams) == 3 * 4
+    assert all(float(r["cam_pearson_to_original"]) == pytest.approx(1.0) for r in cams if r["model"] == "original")
+    sweep = read_rows(pruning_outputs / "accuracy_vs_sparsity.csv")
+    assert [float(r["overall_sparsity"]) for r in sweep] == pytest.approx([0.5, 0.7], abs=0.005)
+    for name in ("weight_histograms", "weight_histograms_structured", "gradcam_pruning", "accuracy_vs_sparsity"):
+        assert (pruning_outputs / f"{name}.png").stat().st_size > 10_000
