@@ -45,4 +45,17 @@ stage() {
 stage baselines "$OUT/baselines/baselines.csv" \
     "$PYTHON" -m common.train "${ARGS[@]}" --model vgg11 vgg16 vgg19
 
+# Pruning study (VGG-11): each script writes results/<dataset>-<profile>/pruning/<first output>.
+for step in 01_unstructured_sensitivity:unstructured_sensitivity.csv \
+            02_unstructured_final:unstructured_final.csv \
+            03_structured_sensitivity:structured_sensitivity.csv \
+            04_structured_final:structured_final.csv \
+            05_weight_histograms:weight_stats.csv \
+            06_compare_models:pruned_models.csv \
+            07_gradcam:gradcam_pruning.csv \
+            08_accuracy_vs_sparsity:accuracy_vs_sparsity.csv; do
+    script=${step%%:*}
+    stage "pruning/$script" "$OUT/pruning/${step#*:}" "$PYTHON" "pruning/$script.py" "${ARGS[@]}"
+done
+
 echo "[run_all] all stages done in $((SECONDS - START)) s; outputs in $OUT"

@@ -52,6 +52,43 @@ def results_block(run: str) -> str:
     return "\n".join(parts) or f"_No results under `results/{run}/` yet._\n"
 
 
+def _mean(values) -> float:
+    values = [float(v) for v in values]
+    return sum(values) / len(values)
+
+
+def pruning_block(run: str) -> str:
+    """Key pruning numbers of ``results/<run>/pruning/`` (a note if absent)."""
+    folder = results_root() / run / "pruning"
+    models = read_rows(folder / "pruned_models.csv")
+    if not models:
+        return f"_No pruning results under `results/{run}/pruning/` yet._\n"
+    parts = [f"Original vs pruned VGG-11 (`results/{run}/pruning/pruned_models.csv`; test top-1, "
+             "real file sizes, median latency):\n\n" + markdown_table(models, [
+                 "model", "overall_sparsity", "params_nonzero", "top1_before_finetune", "top1_acc",
+                 "size_bytes_dense", "size_bytes_compact", "batch_size", "latency_ms", "threads", "device"])]
+    sweep = read_rows(folder / "accuracy_vs_sparsity.csv")
+    if sweep:
+        parts.append("Accuracy vs overall sparsity (`accuracy_vs_sparsity.csv`):\n\n" + markdown_table(
+            sweep, ["target_sparsity", "overall_sparsity", "top1_before_finetune", "top1_acc"]))
+    for name, key in (("unstructured_sensitivity", "sparsity"), ("structured_sensitivity", "ratio")):
+        rows = read_rows(folder / f"{name}.csv")
+        if rows:
+            top = max(float(r[key]) for r in rows)
+            worst = sorted((float(r["top1_acc"]), r["layer"]) for r in rows if float(r[key]) == top)
+            parts.append(f"Most sensitive layers in `{name}.csv` (validation top-1 with only that layer "
+                         f"pruned at {key} {top:g}): " + ", ".join(f"`{l}` {a:.1f}%" for a, l in worst[:3])
+                         + "; least: " + ", ".join(f"`{l}` {a:.1f}%" for a, l in worst[-2:]) + ".\n")
+    cams = read_rows(folder / "gradcam_pruning.csv")
+    if cams:
+        rows = [{"model": m, "images": len(sel), "accuracy_on_these_images": round(100 * _mean(r["correct"] == "True" for r in sel), 1),
+                 "mean_cam_pearson_to_original": round(_mean(r["cam_pearson_to_original"] for r in sel), 3),
+                 "mean_cam_top20_iou_to_original": round(_mean(r["cam_top20_iou_to_original"] for r in sel), 3)}
+                for m in dict.fromkeys(r["model"] for r in cams) for sel in [[r for r in cams if r["model"] == m]]]
+        parts.append("Grad-CAM agreement with the original (`gradcam_pruning.csv`):\n\n" + markdown_table(rows, list(rows[0])))
+    return "\n".join(parts)
+
+
 def render(text: str, blocks: dict[str, str]) -> str:
     """Replace each ``<!-- BEGIN generated:NAME -->...<!-- END generated:NAME -->`` body."""
     for name, body in blocks.items():
@@ -69,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     readme = Path(args.readme)
     text = render(readme.read_text(), {"profiles": profiles_block(),
-                                       "results-cifar10-cpu": results_block("cifar10-cpu")})
+                                       "results-cifar10-cpu": results_block("cifar10-cpu"),
+                                       "pruning-cifar10-cpu": pruning_block("cifar10-cpu")})
     with atomic_path(readme) as tmp:
         tmp.write_text(text)
     print(f"[readme] refreshed {readme}")

@@ -19,8 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from common.cli import RunContext, add_common_args  # noqa: E402
-from common.results import write_results  # noqa: E402
-from pruning.study import TASK, final_layer_rows, get_unstructured_final  # noqa: E402
+from pruning.study import UNSTRUCTURED, write_final  # noqa: E402
 
 
 def main(argv=None):
@@ -29,15 +28,7 @@ def main(argv=None):
     parser.add_argument("--target", type=float, default=0.7, help="overall sparsity (fraction)")
     parser.add_argument("--force", action="store_true", help="redo even if the model is cached")
     args = parser.parse_args(argv)
-    ctx = RunContext.from_args(args)
-    model, meta = get_unstructured_final(ctx, args.target, force=args.force)
-    summary = {k: meta[k] for k in ("delta_points", "base_val_top1", "val_top1_before_finetune",
-                                    "top1_before_finetune", "val_top1_acc", "top1_acc",
-                                    "overall_sparsity", "finetune_epochs")}
-    write_results(final_layer_rows(model, meta), ctx.results_dir(TASK) / "unstructured_final.csv",
-                  ctx.provenance(target_sparsity=args.target, rule="equal validation-accuracy drop",
-                                 **summary))
-    print(" ".join(f"{k}={v:.4g}" for k, v in summary.items()))
+    write_final(RunContext.from_args(args), UNSTRUCTURED, args.target, force=args.force)
 
 
 if __name__ == "__main__":

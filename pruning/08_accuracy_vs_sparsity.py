@@ -16,9 +16,8 @@ from common.baselines import get_baseline  # noqa: E402
 from common.cli import RunContext, add_common_args  # noqa: E402
 from common.results import write_results  # noqa: E402
 from pruning.plots import plot_accuracy_vs_sparsity  # noqa: E402
-from pruning.study import (SPARSITY_GRID, TASK, cached_rows, overall_sparsity_of,  # noqa: E402
-                           prune_unstructured_and_finetune, ratios_for_target, sensitivity_curves,
-                           test_accuracy, unstructured_sensitivity, val_top1)
+from pruning.study import (TASK, UNSTRUCTURED, choose_ratios,  # noqa: E402
+                           prune_unstructured_and_finetune, test_accuracy)
 
 
 def main(argv=None):
@@ -28,13 +27,10 @@ def main(argv=None):
                         help="default: the profile's finetune_epochs")
     args = parser.parse_args(argv)
     ctx = RunContext.from_args(args)
-    base, base_meta = get_baseline(ctx, "vgg11")
-    sweep = cached_rows(ctx, "unstructured_sensitivity.csv", lambda: unstructured_sensitivity(base, ctx),
-                        split="val", grid=list(SPARSITY_GRID), base_trained_utc=base_meta.get("trained_utc"))
-    curves, base_val = sensitivity_curves(sweep, "sparsity"), val_top1(base, ctx)
+    base, _ = get_baseline(ctx, "vgg11")
     rows = []
     for target in sorted(args.targets):
-        ratios, delta = ratios_for_target(curves, base_val, overall_sparsity_of(base), target)
+        ratios, delta = choose_ratios(ctx, UNSTRUCTURED, target)
         _, m = prune_unstructured_and_finetune(base, ctx, ratios, args.finetune_epochs,
                                                desc=f"sparsity {target:.2f}")
         rows.append({"target_sparsity": target, "overall_sparsity": round(m["overall_sparsity"], 4),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ from common.cli import RunContext
 from common.models import VGG, count_parameters
 from common.results import read_rows, write_results
 from common.training import Recipe, evaluate, fit
+from pruning.plots import plot_sensitivity
 from pruning.methods import (channel_prune, layer_sparsity, magnitude_mask, overall_sparsity,
                              prunable_layers, prune_by_magnitude, remove_masks)
 
@@ -69,10 +71,9 @@ def structured_sensitivity(model: VGG, ctx: RunContext,
     Rows: layer, ratio, channels_before, channels_after, params_fraction, top1_acc.
     """
     convs = model.convs()
-    names = [n for n, m in prunable_layers(model) if isinstance(m, torch.nn.Conv2d)]
     total = count_parameters(model)
     rows = []
-    for i, (name, conv) in enumerate(tqdm(list(zip(names, convs)), desc="structured sensitivity",
+    for i, (name, conv) in enumerate(tqdm(list(zip(conv_names(model), convs)), desc="structured sensitivity",
                                           disable=not ctx.progress)):
         for r in grid:
             ratios = [0.0] * len(convs)
@@ -174,8 +175,7 @@ def overall_sparsity_of(model: VGG) -> Callable[[dict[str, float]], float]:
 
 def params_reduction_of(model: VGG) -> Callable[[dict[str, float]], float]:
     """Fraction of parameters that ``channel_prune(model, ratios)`` would remove."""
-    names = [n for n, m in prunable_layers(model) if isinstance(m, torch.nn.Conv2d)]
-    total = count_parameters(model)
+    names, total = conv_names(model), count_parameters(model)
     return lambda r: 1 - count_parameters(channel_prune(model, [r[n] for n in names])) / total
 
 
@@ -189,40 +189,42 @@ def finetune_recipe(ctx: RunContext, epochs: int | None = None) -> Recipe:
                                seed=ctx.seed, compile=ctx.compile)
 
 
+def finetune_and_measure(model: VGG, ctx: RunContext, epochs: int | None, desc: str) -> dict:
+    """Fine-tune a freshly pruned ``model`` in place; top-1 (%) before and after, on val and test."""
+    metrics = {"val_top1_before_finetune": val_top1(model, ctx),
+               "top1_before_finetune": test_accuracy(model, ctx)["top1_acc"]}
+    recipe = finetune_recipe(ctx, epochs)
+    history = fit(model, ctx.splits, recipe, ctx.device, progress=ctx.progress, desc=desc)
+    remove_masks(model)  # a no-op for channel-pruned models
+    test = test_accuracy(model.eval(), ctx)
+    return {**metrics, "val_top1_acc": history[-1]["val_top1_acc"], "top1_acc": test["top1_acc"],
+            "top5_acc": test["top5_acc"], "finetune_epochs": recipe.epochs}
+
+
 def prune_unstructured_and_finetune(base: VGG, ctx: RunContext, ratios: dict[str, float],
                                     epochs: int | None = None, desc: str = "finetune"
                                     ) -> tuple[VGG, dict]:
-    """Copy ``base``, magnitude-prune to ``ratios``, fine-tune with masks, bake the zeros in.
-
-    Returns (pruned dense model, metrics: top1 before/after fine-tune on val and test, sparsity).
-    """
+    """Copy ``base``, magnitude-prune each layer to ``ratios[layer]``, fine-tune with the masks in
+    place, bake the zeros in. Returns (dense model with zeros, ``finetune_and_measure`` metrics
+    plus overall_sparsity)."""
     model = prune_by_magnitude(copy.deepcopy(base), ratios)
-    before = {"val_top1_before_finetune": val_top1(model, ctx),
-              "top1_before_finetune": test_accuracy(model, ctx)["top1_acc"]}
-    recipe = finetune_recipe(ctx, epochs)
-    history = fit(model, ctx.splits, recipe, ctx.device, progress=ctx.progress, desc=desc)
-    remove_masks(model)
-    test = test_accuracy(model, ctx)
-    return model.eval(), {**before, "val_top1_acc": history[-1]["val_top1_acc"],
-                          "top1_acc": test["top1_acc"], "top5_acc": test["top5_acc"],
-                          "overall_sparsity": overall_sparsity(model),
-                          "finetune_epochs": recipe.epochs}
+    metrics = finetune_and_measure(model, ctx, epochs, desc)
+    return model, {**metrics, "overall_sparsity": overall_sparsity(model)}
 
 
-def prune_channels_and_finetune(base: VGG, ctx: RunContext, ratios: Sequence[float],
+def prune_channels_and_finetune(base: VGG, ctx: RunContext, ratios: dict[str, float],
                                 epochs: int | None = None, desc: str = "finetune"
                                 ) -> tuple[VGG, dict]:
-    """``channel_prune(base, ratios)`` then fine-tune; metrics as ``prune_unstructured_and_finetune``."""
-    model = channel_prune(base, ratios)
-    before = {"val_top1_before_finetune": val_top1(model, ctx),
-              "top1_before_finetune": test_accuracy(model, ctx)["top1_acc"]}
-    recipe = finetune_recipe(ctx, epochs)
-    history = fit(model, ctx.splits, recipe, ctx.device, progress=ctx.progress, desc=desc)
-    test = test_accuracy(model, ctx)
-    return model.eval(), {**before, "val_top1_acc": history[-1]["val_top1_acc"],
-                          "top1_acc": test["top1_acc"], "top5_acc": test["top5_acc"],
-                          "params_fraction": count_parameters(model) / count_parameters(base),
-                          "finetune_epochs": recipe.epochs}
+    """``channel_prune`` each conv of ``base`` by ``ratios[layer]``, then fine-tune. Returns
+    (smaller model, ``finetune_and_measure`` metrics plus params_fraction of the original)."""
+    model = channel_prune(base, [ratios[name] for name in conv_names(base)])
+    metrics = finetune_and_measure(model, ctx, epochs, desc)
+    return model, {**metrics, "params_fraction": count_parameters(model) / count_parameters(base)}
+
+
+def conv_names(model: VGG) -> list[str]:
+    """Names of the conv layers, in forward order (the keys of channel-pruning ratios)."""
+    return [n for n, m in prunable_layers(model) if isinstance(m, torch.nn.Conv2d)]
 
 
 # ----------------------------------------------------------------------------- final models
@@ -238,59 +240,113 @@ def _cached(ctx: RunContext, name: str, settings: dict):
     return None
 
 
-def get_unstructured_final(ctx: RunContext, target: float = 0.7, force: bool = False
-                           ) -> tuple[VGG, dict]:
-    """The VGG-11 magnitude-pruned to ``target`` overall sparsity by the equal-drop rule, fine-tuned.
+@dataclass(frozen=True)
+class PruningKind:
+    """What differs between unstructured and channel pruning; the pipeline around it is shared."""
 
-    Cached as ``checkpoints/<dataset>-<profile>/vgg11_unstructured<pct>_seed<seed>.pt``; meta holds
-    the per-layer ratios, the drop budget delta and the accuracies.
-    """
-    name = f"vgg11_unstructured{round(target * 100)}_seed{ctx.seed}"
+    name: str                    # 'unstructured' | 'structured' (file and checkpoint names)
+    x_key: str                   # the sweep's ratio column: 'sparsity' | 'ratio'
+    target_key: str              # 'target' (overall sparsity) | 'reduction' (parameters removed)
+    grid: tuple[float, ...]
+    sweep: Callable[..., list[dict]]                       # (base, ctx, grid) -> sweep rows
+    achieved: Callable[[VGG], Callable[[dict], float]]     # base -> (ratios -> achieved target)
+    prune_and_finetune: Callable[..., tuple[VGG, dict]]    # (base, ctx, ratios, epochs, desc)
+    xlabel: str
+    title: str
+
+
+UNSTRUCTURED = PruningKind(
+    "unstructured", "sparsity", "target", SPARSITY_GRID, unstructured_sensitivity,
+    overall_sparsity_of, prune_unstructured_and_finetune,
+    "sparsity of the layer (others dense)", "VGG-11 unstructured sensitivity")
+STRUCTURED = PruningKind(
+    "structured", "ratio", "reduction", CHANNEL_GRID, structured_sensitivity,
+    params_reduction_of, prune_channels_and_finetune,
+    "fraction of the conv's output channels removed (others intact)",
+    "VGG-11 channel-pruning sensitivity")
+
+
+def sweep_provenance(grid: Sequence[float], base_meta: dict) -> dict:
+    """What a cached sweep CSV must match to be reused: split, grid and the baseline it measured."""
+    return {"split": "val", "grid": list(grid), "base_trained_utc": base_meta.get("trained_utc")}
+
+
+def run_sensitivity(ctx: RunContext, kind: PruningKind, grid: Sequence[float] | None = None
+                    ) -> list[dict]:
+    """Sweep the VGG-11 baseline, write ``<kind>_sensitivity.csv`` and its figure, return the rows."""
+    grid = sorted(set(grid or kind.grid))
     base, base_meta = get_baseline(ctx, "vgg11")
-    settings = {"target": target, "grid": list(SPARSITY_GRID), "epochs": ctx.profile.finetune_epochs,
+    base_val = val_top1(base, ctx)
+    rows = kind.sweep(base, ctx, grid)
+    out = ctx.results_dir(TASK)
+    write_results(rows, out / f"{kind.name}_sensitivity.csv",
+                  ctx.provenance(**sweep_provenance(grid, base_meta), base_val_top1=base_val))
+    plot_sensitivity(rows, kind.x_key, base_val, out / f"{kind.name}_sensitivity.png", kind.xlabel, kind.title)
+    return rows
+
+
+def choose_ratios(ctx: RunContext, kind: PruningKind, target: float) -> tuple[dict[str, float], float]:
+    """Per-layer ratios reaching ``target`` by the equal-drop rule on the (cached) sweep, and delta."""
+    base, base_meta = get_baseline(ctx, "vgg11")
+    rows = cached_rows(ctx, f"{kind.name}_sensitivity.csv", lambda: kind.sweep(base, ctx, kind.grid),
+                       **sweep_provenance(kind.grid, base_meta))
+    return ratios_for_target(sensitivity_curves(rows, kind.x_key), val_top1(base, ctx),
+                             kind.achieved(base), target)
+
+
+def get_final(ctx: RunContext, kind: PruningKind, target: float = 0.7, force: bool = False
+              ) -> tuple[VGG, dict]:
+    """The VGG-11 pruned to ``target`` by the equal-drop rule and fine-tuned: cached or made.
+
+    ``target`` is the overall sparsity (unstructured) or the fraction of parameters removed
+    (structured). Cached as ``checkpoints/<dataset>-<profile>/vgg11_<kind><pct>_seed<seed>.pt``;
+    meta holds the per-layer ratios, the drop budget delta and the accuracies.
+    """
+    name = f"vgg11_{kind.name}{round(target * 100)}_seed{ctx.seed}"
+    base, base_meta = get_baseline(ctx, "vgg11")
+    settings = {kind.target_key: target, "grid": list(kind.grid), "epochs": ctx.profile.finetune_epochs,
                 "base_trained_utc": base_meta.get("trained_utc")}
     if not force and (hit := _cached(ctx, name, settings)):
         return hit
-    rows = cached_rows(ctx, "unstructured_sensitivity.csv", lambda: unstructured_sensitivity(base, ctx),
-                       split="val", grid=list(SPARSITY_GRID), base_trained_utc=base_meta.get("trained_utc"))
-    base_val = val_top1(base, ctx)
-    ratios, delta = ratios_for_target(sensitivity_curves(rows, "sparsity"), base_val,
-                                      overall_sparsity_of(base), target)
-    model, metrics = prune_unstructured_and_finetune(base, ctx, ratios, desc=name)
+    ratios, delta = choose_ratios(ctx, kind, target)
+    model, metrics = kind.prune_and_finetune(base, ctx, ratios, desc=name)
     meta = {"dataset": ctx.dataset, "profile": ctx.profile.name, "settings": settings,
-            "ratios": ratios, "delta_points": delta, "base_val_top1": base_val, **metrics}
+            "ratios": ratios, "delta_points": delta, "base_val_top1": val_top1(base, ctx), **metrics}
     save_checkpoint(checkpoint_path(ctx.dataset, ctx.profile.name, name), model, meta)
     return model, meta
 
 
-def get_structured_final(ctx: RunContext, reduction: float = 0.7, force: bool = False
-                         ) -> tuple[VGG, dict]:
-    """The VGG-11 channel-pruned so that ``reduction`` of its parameters are removed, fine-tuned.
-
-    Per-conv ratios come from the equal-drop rule on the structured sweep. Cached like
-    ``get_unstructured_final`` (``vgg11_structured<pct>_seed<seed>.pt``).
-    """
-    name = f"vgg11_structured{round(reduction * 100)}_seed{ctx.seed}"
-    base, base_meta = get_baseline(ctx, "vgg11")
-    settings = {"reduction": reduction, "grid": list(CHANNEL_GRID), "epochs": ctx.profile.finetune_epochs,
-                "base_trained_utc": base_meta.get("trained_utc")}
-    if not force and (hit := _cached(ctx, name, settings)):
-        return hit
-    rows = cached_rows(ctx, "structured_sensitivity.csv", lambda: structured_sensitivity(base, ctx),
-                       split="val", grid=list(CHANNEL_GRID), base_trained_utc=base_meta.get("trained_utc"))
-    base_val = val_top1(base, ctx)
-    ratios, delta = ratios_for_target(sensitivity_curves(rows, "ratio"), base_val,
-                                      params_reduction_of(base), reduction)
-    names = [n for n, m in prunable_layers(base) if isinstance(m, torch.nn.Conv2d)]
-    model, metrics = prune_channels_and_finetune(base, ctx, [ratios[n] for n in names], desc=name)
-    meta = {"dataset": ctx.dataset, "profile": ctx.profile.name, "settings": settings,
-            "ratios": ratios, "delta_points": delta, "base_val_top1": base_val, **metrics}
-    save_checkpoint(checkpoint_path(ctx.dataset, ctx.profile.name, name), model, meta)
-    return model, meta
+def get_unstructured_final(ctx: RunContext, target: float = 0.7, force: bool = False):
+    """``get_final`` for unstructured pruning to ``target`` overall sparsity."""
+    return get_final(ctx, UNSTRUCTURED, target, force)
 
 
-def final_layer_rows(model: VGG, meta: dict) -> list[dict]:
-    """unstructured_final.csv rows: layer, chosen sparsity (rule), params, zeros, achieved sparsity."""
-    return [{"layer": r["layer"], "chosen_sparsity": round(meta["ratios"][r["layer"]], 4),
-             "params": r["params"], "zeros": r["zeros"], "sparsity": round(r["sparsity"], 4)}
-            for r in layer_sparsity(model)]
+def get_structured_final(ctx: RunContext, reduction: float = 0.7, force: bool = False):
+    """``get_final`` for channel pruning removing ``reduction`` of the parameters."""
+    return get_final(ctx, STRUCTURED, reduction, force)
+
+
+def final_rows(kind: PruningKind, base: VGG, model: VGG, meta: dict) -> list[dict]:
+    """Per-layer rows of ``<kind>_final.csv``: the chosen ratio and what it did to the layer."""
+    if kind is UNSTRUCTURED:
+        return [{"layer": r["layer"], "chosen_sparsity": round(meta["ratios"][r["layer"]], 4),
+                 "params": r["params"], "zeros": r["zeros"], "sparsity": round(r["sparsity"], 4)}
+                for r in layer_sparsity(model)]
+    return [{"layer": n, "ratio": round(meta["ratios"][n], 4), "channels_before": b.out_channels,
+             "channels_after": s.out_channels}
+            for n, b, s in zip(conv_names(base), base.convs(), model.convs())]
+
+
+def write_final(ctx: RunContext, kind: PruningKind, target: float, force: bool = False) -> dict:
+    """Make (or load) the final model, write ``<kind>_final.csv`` with the rule's summary in its
+    provenance, and return that summary (delta, accuracies before/after fine-tune, size measure)."""
+    base, _ = get_baseline(ctx, "vgg11")
+    model, meta = get_final(ctx, kind, target, force=force)
+    keys = ("delta_points", "base_val_top1", "val_top1_before_finetune", "top1_before_finetune",
+            "val_top1_acc", "top1_acc", "overall_sparsity", "params_fraction", "finetune_epochs")
+    summary = {k: meta[k] for k in keys if k in meta}
+    write_results(final_rows(kind, base, model, meta), ctx.results_dir(TASK) / f"{kind.name}_final.csv",
+                  ctx.provenance(**{kind.target_key: target}, rule="equal validation-accuracy drop",
+                                 **summary))
+    print(" ".join(f"{k}={v:.4g}" for k, v in summary.items()))
+    return summary
