@@ -67,18 +67,26 @@ def pruning_block(run: str) -> str:
              "real file sizes, median latency):\n\n" + markdown_table(models, [
                  "model", "overall_sparsity", "params_nonzero", "top1_before_finetune", "top1_acc",
                  "size_bytes_dense", "size_bytes_compact", "batch_size", "latency_ms", "threads", "device"])]
+    by = {(r["model"], r["batch_size"]): r for r in models}
+    original = float(by[next(k for k in by if k[0] == "original")]["top1_acc"])
+    gaps = ", ".join(f"{m} {float(by[(m, b)]['top1_acc']) - original:+.2f} points"
+                     for m, b in by if m != "original" and b == "1")
+    speed = ", ".join(f"batch {b}: {float(by[('original', b)]['latency_ms']) / float(by[(m, b)]['latency_ms']):.2f}x ({m})"
+                      for m, b in by if m != "original")
+    parts.append(f"Test top-1 after fine-tuning relative to the original: {gaps}. "
+                 f"Speed-up over the original with the same dense kernels: {speed}.\n")
     sweep = read_rows(folder / "accuracy_vs_sparsity.csv")
     if sweep:
         parts.append("Accuracy vs overall sparsity (`accuracy_vs_sparsity.csv`):\n\n" + markdown_table(
             sweep, ["target_sparsity", "overall_sparsity", "top1_before_finetune", "top1_acc"]))
-    for name, key in (("unstructured_sensitivity", "sparsity"), ("structured_sensitivity", "ratio")):
+    for name in ("unstructured_sensitivity", "structured_sensitivity"):
         rows = read_rows(folder / f"{name}.csv")
         if rows:
-            top = max(float(r[key]) for r in rows)
-            worst = sorted((float(r["top1_acc"]), r["layer"]) for r in rows if float(r[key]) == top)
-            parts.append(f"Most sensitive layers in `{name}.csv` (validation top-1 with only that layer "
-                         f"pruned at {key} {top:g}): " + ", ".join(f"`{l}` {a:.1f}%" for a, l in worst[:3])
-                         + "; least: " + ", ".join(f"`{l}` {a:.1f}%" for a, l in worst[-2:]) + ".\n")
+            layers = dict.fromkeys(r["layer"] for r in rows)
+            ranked = sorted((_mean(r["top1_acc"] for r in rows if r["layer"] == l), l) for l in layers)
+            parts.append(f"Layers ranked by mean validation top-1 over the sweep in `{name}.csv` (each "
+                         "pruned alone): most sensitive " + ", ".join(f"`{l}` {a:.1f}%" for a, l in ranked[:3])
+                         + "; least " + ", ".join(f"`{l}` {a:.1f}%" for a, l in ranked[-2:]) + ".\n")
     cams = read_rows(folder / "gradcam_pruning.csv")
     if cams:
         rows = [{"model": m, "images": len(sel), "accuracy_on_these_images": round(100 * _mean(r["correct"] == "True" for r in sel), 1),
@@ -87,6 +95,31 @@ def pruning_block(run: str) -> str:
                 for m in dict.fromkeys(r["model"] for r in cams) for sel in [[r for r in cams if r["model"] == m]]]
         parts.append("Grad-CAM agreement with the original (`gradcam_pruning.csv`):\n\n" + markdown_table(rows, list(rows[0])))
     return "\n".join(parts)
+
+
+def costs_block(run: str) -> str:
+    """Wall time of every results file of ``results/<run>/`` (from the JSON sidecars), and the total.
+
+    Baselines count their training time (a cached re-run of the script records only its own time).
+    """
+    import json
+
+    folder = results_root() / run
+    rows = []
+    for path in sorted(folder.glob("*/*.json")):
+        if path.parent.name == "benchmark":
+            continue
+        prov = json.loads(path.read_text())
+        seconds = float(prov.get("wall_seconds", 0))
+        if path.parent.name == "baselines":
+            seconds = sum(float(r["train_seconds"]) for r in read_rows(path.with_suffix(".csv")))
+        rows.append({"stage": f"{path.parent.name}/{path.stem}", "wall_seconds": round(seconds),
+                     "device": prov.get("device", "")})
+    if not rows:
+        return f"_No results under `results/{run}/` yet._\n"
+    total = sum(r["wall_seconds"] for r in rows)
+    return (markdown_table(rows, ["stage", "wall_seconds", "device"])
+            + f"\nTotal so far: {total / 60:.0f} minutes.\n")
 
 
 def render(text: str, blocks: dict[str, str]) -> str:
@@ -107,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     readme = Path(args.readme)
     text = render(readme.read_text(), {"profiles": profiles_block(),
                                        "results-cifar10-cpu": results_block("cifar10-cpu"),
-                                       "pruning-cifar10-cpu": pruning_block("cifar10-cpu")})
+                                       "pruning-cifar10-cpu": pruning_block("cifar10-cpu"),
+                                       "costs-cifar10-cpu": costs_block("cifar10-cpu")})
     with atomic_path(readme) as tmp:
         tmp.write_text(text)
     print(f"[readme] refreshed {readme}")
