@@ -12,23 +12,17 @@ Writes results/<dataset>-<profile>/pruning/unstructured_final.csv (layer, chosen
 zeros, sparsity) and caches the model in checkpoints/.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext, add_common_args  # noqa: E402
-from pruning.study import UNSTRUCTURED, write_final  # noqa: E402
+from pruning.cli import final_main  # noqa: E402
+from pruning.study import UNSTRUCTURED  # noqa: E402
 
 
 def main(argv=None):
-    parser = add_common_args(argparse.ArgumentParser(description=__doc__,
-                                                     formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--target", type=float, default=0.7, help="overall sparsity (fraction)")
-    parser.add_argument("--force", action="store_true", help="redo even if the model is cached")
-    args = parser.parse_args(argv)
-    write_final(RunContext.from_args(args), UNSTRUCTURED, args.target, force=args.force)
+    final_main(UNSTRUCTURED, __doc__, "overall sparsity of conv+linear weights (fraction)", argv)
 
 
 if __name__ == "__main__":

@@ -7,23 +7,17 @@ Writes results/<dataset>-<profile>/pruning/structured_final.csv (layer, ratio, c
 channels_after) and caches the smaller model in checkpoints/.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext, add_common_args  # noqa: E402
-from pruning.study import STRUCTURED, write_final  # noqa: E402
+from pruning.cli import final_main  # noqa: E402
+from pruning.study import STRUCTURED  # noqa: E402
 
 
 def main(argv=None):
-    parser = add_common_args(argparse.ArgumentParser(description=__doc__,
-                                                     formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--reduction", type=float, default=0.7, help="fraction of parameters to remove (0.7 keeps ~30%%)")
-    parser.add_argument("--force", action="store_true", help="redo even if the model is cached")
-    args = parser.parse_args(argv)
-    write_final(RunContext.from_args(args), STRUCTURED, args.reduction, force=args.force)
+    final_main(STRUCTURED, __doc__, "fraction of parameters to remove (0.7 keeps ~30%%)", argv)
 
 
 if __name__ == "__main__":
