@@ -188,8 +188,8 @@ def accuracy_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     k = min(5, logits.shape[1])
     topk = logits.topk(k, dim=1).indices
     hits = topk == labels[:, None]
-    return {"top1_acc": 100.0 * hits[:, 0].float().mean().item(),
-            "top5_acc": 100.0 * hits.any(1).float().mean().item()}
+    n = len(labels)  # counts, not float means: 5868 of 10000 is exactly 58.68
+    return {"top1_acc": 100.0 * int(hits[:, 0].sum()) / n, "top5_acc": 100.0 * int(hits.any(1).sum()) / n}
 
 
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, dataset: str,
