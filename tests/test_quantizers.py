@@ -66,3 +66,21 @@ def test_hutchinson_matches_the_exact_trace_of_a_quadratic():
     est = hutchinson_trace(loss, [x, y], samples=2000, generator=g)
     assert est[0] == pytest.approx(torch.trace(a).item(), rel=0.1)
     assert est[1] == pytest.approx(10.0, rel=0.1)
+
+
+def test_pt2e_int8_output_is_close_to_fp32_on_a_small_vgg():
+    from common.models import build_model
+    from quantization.pt2e import quantize_int8_pt2e
+    torch.manual_seed(0)
+    model = build_model("vgg11", 10, 0.25).eval()
+    x = torch.randn(16, 3, 32, 32)
+    reference = model(x)
+    quantized = quantize_int8_pt2e(model, x, [torch.randn(16, 3, 32, 32) for _ in range(4)] + [x])
+    out = quantized(x)
+    assert out.shape == reference.shape
+    assert torch.nn.functional.cosine_similarity(out.flatten(), reference.flatten(), dim=0) > 0.99
+    assert (out - reference).abs().max() < 0.1 * reference.abs().max()
+    assert not torch.equal(out, reference)  # really quantized, not a pass-through
+    ops = {str(n.target) for n in quantized.graph.nodes}
+    assert any("quantize_per_tensor" in op for op in ops) and any("quantize_per_channel" in op or
+                                                                  "dequantize_per_channel" in op for op in ops)
