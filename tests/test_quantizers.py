@@ -84,3 +84,26 @@ def test_pt2e_int8_output_is_close_to_fp32_on_a_small_vgg():
     ops = {str(n.target) for n in quantized.graph.nodes}
     assert any("quantize_per_tensor" in op for op in ops) and any("quantize_per_channel" in op or
                                                                   "dequantize_per_channel" in op for op in ops)
+
+
+def test_weight_fake_quant_config_trains_and_bakes_onto_the_grid():
+    from common.models import build_model
+    from quantization.fake_quant import apply_weight_quant, bake, uniform_config
+    torch.manual_seed(0)
+    model = build_model("vgg11", 10, 0.125)
+    plain_keys = set(model.state_dict())
+    config = uniform_config(model, QuantSpec(4), keep=("stages.0.0.0", "classifier.3"))
+    assert len(config) == 8 and "stages.0.0.0" not in config
+    apply_weight_quant(model, config)
+    x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    before = model.stages[1][0][0].parametrizations.weight.original.detach().clone()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+    assert not torch.equal(model.stages[1][0][0].parametrizations.weight.original, before)  # fp32 weights learn
+    bake(model)
+    assert set(model.state_dict()) == plain_keys
+    w = model.stages[1][0][0].weight.detach()
+    assert all(len(torch.unique(row)) <= 16 for row in w.reshape(w.shape[0], -1))
+    first = model.stages[0][0][0].weight.detach()
+    assert max(len(torch.unique(row)) for row in first.reshape(first.shape[0], -1)) > 16  # kept in fp32
