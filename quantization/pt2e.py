@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
+from torchao.quantization.pt2e import allow_exported_model_train_eval
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
 
@@ -30,4 +31,5 @@ def quantize_int8_pt2e(model: nn.Module, example: torch.Tensor,
     prepared = prepare_pt2e(exported, quantizer)
     for batch in calibration:
         prepared(batch)
-    return convert_pt2e(prepared)
+    # Exported modules refuse .train()/.eval() by default; the study's helpers call .eval().
+    return allow_exported_model_train_eval(convert_pt2e(prepared))
