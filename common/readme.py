@@ -9,6 +9,7 @@ Numbers in the README are never typed by hand: they come from ``common/profiles.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from pathlib import Path
 
@@ -102,8 +103,6 @@ def costs_block(run: str) -> str:
 
     Baselines count their training time (a cached re-run of the script records only its own time).
     """
-    import json
-
     folder = results_root() / run
     rows = []
     for path in sorted(folder.glob("*/*.json")):

@@ -16,7 +16,7 @@ from common.baselines import get_baseline  # noqa: E402
 from common.cli import RunContext, add_common_args  # noqa: E402
 from common.results import write_results  # noqa: E402
 from pruning.plots import plot_accuracy_vs_sparsity  # noqa: E402
-from pruning.study import (TASK, UNSTRUCTURED, choose_ratios,  # noqa: E402
+from pruning.study import (TASK, UNSTRUCTURED, ratio_rule,  # noqa: E402
                            prune_unstructured_and_finetune, test_accuracy)
 
 
@@ -27,10 +27,11 @@ def main(argv=None):
                         help="default: the profile's finetune_epochs")
     args = parser.parse_args(argv)
     ctx = RunContext.from_args(args)
-    base, _ = get_baseline(ctx, "vgg11")
+    base, base_meta = get_baseline(ctx, "vgg11")
+    rule, _ = ratio_rule(ctx, UNSTRUCTURED, base, base_meta)
     rows = []
     for target in sorted(args.targets):
-        ratios, delta = choose_ratios(ctx, UNSTRUCTURED, target)
+        ratios, delta = rule(target)
         _, m = prune_unstructured_and_finetune(base, ctx, ratios, args.finetune_epochs,
                                                desc=f"sparsity {target:.2f}")
         rows.append({"target_sparsity": target, "overall_sparsity": round(m["overall_sparsity"], 4),

@@ -285,13 +285,17 @@ def run_sensitivity(ctx: RunContext, kind: PruningKind, grid: Sequence[float] | 
     return rows
 
 
-def choose_ratios(ctx: RunContext, kind: PruningKind, target: float) -> tuple[dict[str, float], float]:
-    """Per-layer ratios reaching ``target`` by the equal-drop rule on the (cached) sweep, and delta."""
-    base, base_meta = get_baseline(ctx, "vgg11")
+def ratio_rule(ctx: RunContext, kind: PruningKind, base: VGG, base_meta: dict
+               ) -> tuple[Callable[[float], tuple[dict[str, float], float]], float]:
+    """The equal-drop rule of ``kind`` on the (cached) sweep of ``base``.
+
+    Returns (target -> (per-layer ratios, delta), the baseline's validation top-1 that the drops
+    are measured from); the sweep is read and the baseline evaluated once, whatever the targets.
+    """
     rows = cached_rows(ctx, f"{kind.name}_sensitivity.csv", lambda: kind.sweep(base, ctx, kind.grid),
                        **sweep_provenance(kind.grid, base_meta))
-    return ratios_for_target(sensitivity_curves(rows, kind.x_key), val_top1(base, ctx),
-                             kind.achieved(base), target)
+    curves, base_val, achieved = sensitivity_curves(rows, kind.x_key), val_top1(base, ctx), kind.achieved(base)
+    return (lambda target: ratios_for_target(curves, base_val, achieved, target)), base_val
 
 
 def get_final(ctx: RunContext, kind: PruningKind, target: float = 0.7, force: bool = False
@@ -308,10 +312,11 @@ def get_final(ctx: RunContext, kind: PruningKind, target: float = 0.7, force: bo
                 "base_trained_utc": base_meta.get("trained_utc")}
     if not force and (hit := _cached(ctx, name, settings)):
         return hit
-    ratios, delta = choose_ratios(ctx, kind, target)
+    rule, base_val = ratio_rule(ctx, kind, base, base_meta)
+    ratios, delta = rule(target)
     model, metrics = kind.prune_and_finetune(base, ctx, ratios, desc=name)
     meta = {"dataset": ctx.dataset, "profile": ctx.profile.name, "settings": settings,
-            "ratios": ratios, "delta_points": delta, "base_val_top1": val_top1(base, ctx), **metrics}
+            "ratios": ratios, "delta_points": delta, "base_val_top1": base_val, **metrics}
     save_checkpoint(checkpoint_path(ctx.dataset, ctx.profile.name, name), model, meta)
     return model, meta
 
