@@ -58,4 +58,14 @@ for step in 01_unstructured_sensitivity:unstructured_sensitivity.csv \
     stage "pruning/$script" "$OUT/pruning/${step#*:}" "$PYTHON" "pruning/$script.py" "${ARGS[@]}"
 done
 
+# Quantization study (VGG-11; the scaling law also quantizes VGG-16/19 and the channel-pruned VGG-11).
+for step in 01_ptq:ptq.csv 02_qat:qat.csv 03_scaling_law:scaling_law.csv \
+            04_mixed_precision:mixed_precision.csv 05_outliers:outliers_per_layer.csv; do
+    script=${step%%:*}
+    extra=()
+    [[ $script == 03_scaling_law ]] && extra=(--with-pruned)
+    stage "quantization/$script" "$OUT/quantization/${step#*:}" \
+        "$PYTHON" "quantization/$script.py" "${ARGS[@]}" "${extra[@]}"
+done
+
 echo "[run_all] all stages done in $((SECONDS - START)) s; outputs in $OUT"

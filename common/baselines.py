@@ -24,6 +24,17 @@ def baseline_recipe(ctx: RunContext) -> Recipe:
     return Recipe.from_profile(ctx.profile, seed=ctx.seed, compile=ctx.compile)
 
 
+FINETUNE_LR_FACTOR = 0.1   # fine-tunes (pruning recovery, QAT) peak at a tenth of the profile's lr
+
+
+def finetune_recipe(ctx: RunContext, epochs: int | None = None) -> Recipe:
+    """Short cosine fine-tune at a tenth of the profile's peak learning rate
+    (``epochs`` defaults to the profile's finetune_epochs)."""
+    return Recipe.from_profile(ctx.profile, epochs=epochs or ctx.profile.finetune_epochs,
+                               lr=ctx.profile.lr * FINETUNE_LR_FACTOR, schedule="cosine",
+                               seed=ctx.seed, compile=ctx.compile)
+
+
 def train_and_cache(ctx: RunContext, name: str, model: VGG, recipe: Recipe,
                     force: bool = False, **meta) -> tuple[VGG, dict]:
     """Return the checkpoint ``name`` of this run if its recipe matches, else train ``model``.

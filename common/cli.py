@@ -8,7 +8,9 @@ kept on the device), the results folder and the provenance of this run.
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +19,8 @@ import torch
 
 from common.data import CifarSplits, DATASETS, load_splits, resolve_data_dir
 from common.profiles import PROFILES, Profile, get_profile
-from common.results import provenance, results_dir
+from common.results import provenance, read_rows, results_dir, write_results
+from common.training import evaluate
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -75,9 +78,31 @@ class RunContext:
         return load_splits(self.dataset, self.data_dir, val_images=p.val_images,
                            train_images=p.train_images, test_images=p.test_images).to(self.device)
 
+    def evaluate(self, model: torch.nn.Module, split: str = "test") -> dict:
+        """Top-1/top-5 (%) of ``model`` on this run's ``split`` ('val' for every tuned choice,
+        'test' for what is reported)."""
+        images, labels = self.splits.split(split)
+        return evaluate(model, images, labels, self.dataset)
+
     def results_dir(self, task: str) -> Path:
         """``results/<dataset>-<profile>/<task>/``, created."""
         return results_dir(self.dataset, self.profile.name, task)
+
+    def cached_rows(self, task: str, filename: str, compute: Callable[[], list[dict]],
+                    force: bool = False, **settings) -> list[dict]:
+        """Rows of ``results/<dataset>-<profile>/<task>/<filename>`` when its JSON sidecar records
+        the same ``settings`` (same grid, same baseline...) and not ``force``; else
+        ``compute()``, written with provenance plus ``settings``, and returned."""
+        path = self.results_dir(task) / filename
+        sidecar = path.with_suffix(".json")
+        recorded = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+        rows = read_rows(path)
+        if rows and not force and all(recorded.get(k) == v for k, v in settings.items()):
+            print(f"[cache] {filename}: reusing {path}")
+            return rows
+        rows = compute()
+        write_results(rows, path, self.provenance(**settings))
+        return rows
 
     def provenance(self, **extra) -> dict:
         """Provenance for a results file written now."""

@@ -98,6 +98,56 @@ def pruning_block(run: str) -> str:
     return "\n".join(parts)
 
 
+def quantization_block(run: str) -> str:
+    """Key quantization numbers of ``results/<run>/quantization/`` (a note if absent)."""
+    folder = results_root() / run / "quantization"
+    parts = []
+    ptq = read_rows(folder / "ptq.csv")
+    if ptq:
+        parts.append(f"PTQ of VGG-11 (`results/{run}/quantization/ptq.csv`; test top-1, real file sizes, "
+                     "batch-256 latency where a real kernel runs):\n\n" + markdown_table(ptq, [
+                         "format", "scheme", "top1_acc", "size_bytes", "latency_ms", "threads", "kernel",
+                         "simulated"]))
+    summary = read_rows(folder / "qat_summary.csv")
+    if summary:
+        parts.append("QAT (`qat.csv`, `qat_summary.csv`; epoch 0 is PTQ, fp32 is a fine-tune control):\n\n"
+                     + markdown_table(summary, ["format", "fp32_top1", "ptq_top1", "qat_top1", "qat_epochs",
+                                                "epochs_to_within_half_point"]))
+    frontier = read_rows(folder / "scaling_law_frontier.csv")
+    if frontier:
+        picks = dict.fromkeys((r["data_type"], r["block"], r["bit_optimal_k"], r["frontier_points_of_k"],
+                               r["frontier_points"]) for r in frontier)
+        parts.append("Bit-optimal k (`scaling_law_frontier.csv`, the k owning most points of the PTQ "
+                     "accuracy-vs-total-bits frontier over all model sizes): "
+                     + "; ".join(f"{d} {b}: k={k} ({n} of {t} points)" for d, b, k, n, t in picks) + ".\n")
+    mixed = read_rows(folder / "mixed_precision.csv")
+    if mixed:
+        parts.append("Mixed precision (`mixed_precision.csv`; layer bits in forward order, 16 = float16):\n\n"
+                     + markdown_table(mixed, ["config", "layer_bits", "total_bits", "size_bytes",
+                                              "val_top1_acc", "top1_acc", "latency_ms", "simulated"]))
+    outliers = read_rows(folder / "outliers.csv")
+    if outliers:
+        quantizers = list(dict.fromkeys(r["quantizer"] for r in outliers))
+        table = [{"bits / scope": f"int{b} {s}", **{q: next(r["top1_acc"] for r in outliers if
+                                                        (r["bits"], r["layer_scope"], r["quantizer"]) == (b, s, q))
+                                                     for q in quantizers}}
+                 for b, s in dict.fromkeys((r["bits"], r["layer_scope"]) for r in outliers)]
+        parts.append("Outliers: test top-1 by quantizer (`outliers.csv`):\n\n"
+                     + markdown_table(table, ["bits / scope", *quantizers]))
+    per_layer = read_rows(folder / "outliers_per_layer.csv")
+    if per_layer:
+        gains = []
+        for layer, scope in dict.fromkeys((r["layer"], r["scope"]) for r in per_layer):
+            drops = {r["quantizer"]: float(r["drop_points"]) for r in per_layer
+                     if (r["layer"], r["scope"]) == (layer, scope)}
+            gains.append((max(drops.values()) - min(drops.values()), layer, scope, drops))
+        top = sorted(gains, reverse=True)[:3]
+        parts.append("Where clipping matters most (`outliers_per_layer.csv`, one layer at int4): "
+                     + "; ".join(f"`{l}` {s}: drop " + " vs ".join(f"{v:.2f}" for v in d.values())
+                                 + f" points ({' vs '.join(d)})" for _, l, s, d in top) + ".\n")
+    return "\n".join(parts) or f"_No quantization results under `results/{run}/quantization/` yet._\n"
+
+
 def costs_block(run: str) -> str:
     """Wall time of every results file of ``results/<run>/`` (from the JSON sidecars), and the total.
 
@@ -140,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     text = render(readme.read_text(), {"profiles": profiles_block(),
                                        "results-cifar10-cpu": results_block("cifar10-cpu"),
                                        "pruning-cifar10-cpu": pruning_block("cifar10-cpu"),
+                                       "quantization-cifar10-cpu": quantization_block("cifar10-cpu"),
                                        "costs-cifar10-cpu": costs_block("cifar10-cpu")})
     with atomic_path(readme) as tmp:
         tmp.write_text(text)

@@ -8,7 +8,6 @@ accuracy is reported on the test split.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -16,12 +15,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from common.baselines import get_baseline
+from common.baselines import finetune_recipe, get_baseline
 from common.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
 from common.cli import RunContext
 from common.models import VGG, count_parameters
-from common.results import read_rows, write_results
-from common.training import Recipe, evaluate, fit
+from common.results import write_results
+from common.training import fit
 from pruning.plots import plot_sensitivity
 from pruning.methods import (channel_prune, layer_sparsity, magnitude_mask, overall_sparsity,
                              prunable_layers, prune_by_magnitude, remove_masks)
@@ -29,17 +28,16 @@ from pruning.methods import (channel_prune, layer_sparsity, magnitude_mask, over
 TASK = "pruning"
 SPARSITY_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 CHANNEL_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-FINETUNE_LR_FACTOR = 0.1   # fine-tunes peak at a tenth of the profile's learning rate
 
 
 def val_top1(model: VGG, ctx: RunContext) -> float:
     """Top-1 (%) on the validation split (every tuned choice uses this)."""
-    return evaluate(model, ctx.splits.val_images, ctx.splits.val_labels, ctx.dataset)["top1_acc"]
+    return ctx.evaluate(model, "val")["top1_acc"]
 
 
 def test_accuracy(model: VGG, ctx: RunContext) -> dict:
     """Top-1/top-5 (%) on the test split."""
-    return evaluate(model, ctx.splits.test_images, ctx.splits.test_labels, ctx.dataset)
+    return ctx.evaluate(model, "test")
 
 
 # ----------------------------------------------------------------------------- sensitivity
@@ -83,22 +81,6 @@ def structured_sensitivity(model: VGG, ctx: RunContext,
                          "channels_after": small.convs()[i].out_channels,
                          "params_fraction": count_parameters(small) / total,
                          "top1_acc": val_top1(small, ctx)})
-    return rows
-
-
-def cached_rows(ctx: RunContext, filename: str, compute: Callable[[], list[dict]],
-                **provenance) -> list[dict]:
-    """Rows of ``results/.../pruning/<filename>`` if it exists and its provenance JSON matches
-    ``provenance`` (same grid, same baseline...), else compute, write and return them."""
-    path = ctx.results_dir(TASK) / filename
-    rows = read_rows(path)
-    sidecar = path.with_suffix(".json")
-    recorded = json.loads(sidecar.read_text()) if sidecar.exists() else {}
-    if rows and all(recorded.get(k) == v for k, v in provenance.items()):
-        print(f"[cache] {filename}: reusing {path}")
-        return rows
-    rows = compute()
-    write_results(rows, path, ctx.provenance(**provenance))
     return rows
 
 
@@ -180,13 +162,6 @@ def params_reduction_of(model: VGG) -> Callable[[dict[str, float]], float]:
 
 
 # ----------------------------------------------------------------------------- fine-tuning
-
-
-def finetune_recipe(ctx: RunContext, epochs: int | None = None) -> Recipe:
-    """Short cosine fine-tune at a tenth of the profile's peak learning rate."""
-    return Recipe.from_profile(ctx.profile, epochs=epochs or ctx.profile.finetune_epochs,
-                               lr=ctx.profile.lr * FINETUNE_LR_FACTOR, schedule="cosine",
-                               seed=ctx.seed, compile=ctx.compile)
 
 
 def finetune_and_measure(model: VGG, ctx: RunContext, epochs: int | None, desc: str) -> dict:
@@ -292,7 +267,7 @@ def ratio_rule(ctx: RunContext, kind: PruningKind, base: VGG, base_meta: dict
     Returns (target -> (per-layer ratios, delta), the baseline's validation top-1 that the drops
     are measured from); the sweep is read and the baseline evaluated once, whatever the targets.
     """
-    rows = cached_rows(ctx, f"{kind.name}_sensitivity.csv", lambda: kind.sweep(base, ctx, kind.grid),
+    rows = ctx.cached_rows(TASK, f"{kind.name}_sensitivity.csv", lambda: kind.sweep(base, ctx, kind.grid),
                        **sweep_provenance(kind.grid, base_meta))
     curves, base_val, achieved = sensitivity_curves(rows, kind.x_key), val_top1(base, ctx), kind.achieved(base)
     return (lambda target: ratios_for_target(curves, base_val, achieved, target)), base_val

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from quantization.hessian import hutchinson_trace
-from quantization.quantizers import (QuantSpec, dequantize_weight, fake_quantize, pack_int4,
-                                     quantize_dequantize, quantize_weight, unpack_int4)
+from quantization.quantizers import (QuantSpec, codebook, dequantize_weight, fake_quantize,
+                                     pack_codes, pack_int4, quantize_dequantize, quantize_weight,
+                                     storage_bits, unpack_codes, unpack_int4)
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 5, 6, 8])
@@ -22,11 +23,23 @@ def test_round_trip_error_is_at_most_half_a_step(bits, group_size):
     assert len(torch.unique(codes)) <= 2 ** bits
 
 
-def test_group_size_must_divide_the_inputs():
-    with pytest.raises(ValueError, match="does not divide"):
-        quantize_weight(torch.randn(4, 10), QuantSpec(4, group_size=16))
-    with pytest.raises(ValueError, match="2..8"):
-        QuantSpec(1)
+def test_groups_that_do_not_divide_the_inputs_are_padded():
+    w = torch.randn(4, 3, 3, 3, generator=torch.Generator().manual_seed(1))  # 27 inputs per channel
+    spec = QuantSpec(4, group_size=16)
+    codes, scale = quantize_weight(w, spec)
+    assert codes.shape == w.shape and scale.shape == (4, 2)
+    # the second group holds inputs 16..26 only: its scale is their absmax / 7.5, rounded up to fp16
+    expected = w.reshape(4, 27)[:, 16:].abs().amax(1) / 7.5
+    assert bool((scale[:, 1] >= expected).all()) and torch.allclose(scale[:, 1], expected, rtol=2e-3)
+    assert torch.equal(scale, scale.half().float())
+    assert bool(((dequantize_weight(codes, scale, spec) - w).abs() <= 0.5 * scale.max() + 1e-6).all())
+
+
+def test_invalid_specs_are_refused():
+    for bad in (dict(bits=1), dict(bits=9), dict(bits=4, dtype="float16"), dict(bits=16, dtype="int"),
+                dict(bits=4, dtype="fp5"), dict(bits=4, clip_percentile=40)):
+        with pytest.raises(ValueError):
+            QuantSpec(**bad)
 
 
 def test_smaller_groups_and_more_bits_lower_the_error():
@@ -107,3 +120,61 @@ def test_weight_fake_quant_config_trains_and_bakes_onto_the_grid():
     assert all(len(torch.unique(row)) <= 16 for row in w.reshape(w.shape[0], -1))
     first = model.stages[0][0][0].weight.detach()
     assert max(len(torch.unique(row)) for row in first.reshape(first.shape[0], -1)) > 16  # kept in fp32
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
+def test_codebooks_have_the_expected_levels(bits):
+    nf = codebook("nf", bits)
+    assert len(nf) == 2 ** bits and nf.max() == 1 and (nf == 0).sum() == 1 and nf.min() < 0
+    assert bool((nf[1:] > nf[:-1]).all())
+    pow2 = codebook("pow2", bits)
+    assert len(pow2) == 2 ** bits - 1 and pow2.max() == 1 and (pow2 == 0).sum() == 1
+    assert torch.equal(pow2, -pow2.flip(0))                    # symmetric
+    positive = pow2[pow2 > 0]
+    assert torch.allclose(positive[1:] / positive[:-1], torch.full((len(positive) - 1,), 2.0))
+    assert len(codebook("int", bits, signed=False)) == 2 ** bits
+
+
+def test_nf4_matches_the_published_normalfloat4_levels():
+    # QLoRA's NF4 table (Dettmers et al. 2023, appendix E), rounded to 4 decimals
+    published = [-1.0, -0.6962, -0.5251, -0.3949, -0.2844, -0.1848, -0.0911, 0.0,
+                 0.0796, 0.1609, 0.2461, 0.3379, 0.4407, 0.5626, 0.723, 1.0]
+    assert torch.allclose(codebook("nf", 4), torch.tensor(published), atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["nf", "pow2"])
+def test_codebook_round_trip_picks_the_nearest_level(dtype):
+    w = torch.randn(6, 40, generator=torch.Generator().manual_seed(2))
+    spec = QuantSpec(3, group_size=8, dtype=dtype)
+    codes, scale = quantize_weight(w, spec)
+    w_hat = dequantize_weight(codes, scale, spec)
+    candidates = codebook(dtype, 3)[None, None, :] * scale.repeat_interleave(8, dim=1)[..., None]
+    best = (candidates - w[..., None]).abs().min(-1).values
+    assert torch.allclose((w_hat - w).abs(), best, atol=1e-6)
+
+
+def test_percentile_clipping_clips_the_outlier_and_refines_the_rest():
+    w = torch.randn(1, 1000, generator=torch.Generator().manual_seed(3))
+    w[0, 0] = 40.0
+    plain, clipped = QuantSpec(4), QuantSpec(4, clip_percentile=99.0)
+    err = lambda spec: (quantize_dequantize(w, spec) - w)[0, 1:].pow(2).mean()
+    assert err(clipped) < err(plain) / 10                       # the bulk is resolved better
+    assert quantize_dequantize(w, clipped)[0, 0] < 5            # the outlier is clipped
+
+
+@pytest.mark.parametrize("bits", [2, 3, 5, 8])
+@pytest.mark.parametrize("signed", [True, False])
+def test_pack_codes_round_trip_and_size(bits, signed):
+    g = torch.Generator().manual_seed(bits)
+    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1)) if signed else (0, 2 ** bits)
+    codes = torch.randint(low, high, (13, 7), generator=g)
+    packed = pack_codes(codes, bits)
+    assert packed.dtype == torch.uint8 and packed.numel() == -(-13 * 7 * bits // 8)
+    assert torch.equal(unpack_codes(packed, bits, codes.numel(), signed).view(13, 7).long(), codes)
+
+
+def test_storage_bits_counts_codes_and_fp16_scales():
+    assert storage_bits((64, 32, 3, 3), QuantSpec(4)) == 4 * 64 * 288 + 16 * 64
+    assert storage_bits((64, 32, 3, 3), QuantSpec(3, group_size=32)) == 3 * 64 * 288 + 16 * 64 * 9
+    assert storage_bits((10, 27), QuantSpec(2, group_size=16)) == 2 * 270 + 16 * 10 * 2
+    assert storage_bits((10, 27), QuantSpec(16, dtype="bfloat16")) == 16 * 270

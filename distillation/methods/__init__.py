@@ -1,0 +1,43 @@
+"""Distillation methods behind one interface (``Distiller``), and a registry to build them by name."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from distillation.methods.base import Distiller, distiller_loss, stage_channels
+from distillation.methods.crd import CRD, crd_queue_size
+from distillation.methods.dkd import DKD
+from distillation.methods.hints import Hints, hint_regressor
+from distillation.methods.independent import Independent
+from distillation.methods.kd import KD
+from distillation.methods.label_smoothing import LabelSmoothing
+
+METHODS: dict[str, type[Distiller]] = {
+    "independent": Independent,
+    "label_smoothing": LabelSmoothing,
+    "kd": KD,
+    "dkd": DKD,
+    "hints": Hints,
+    "crd": CRD,
+}
+
+
+def build_distiller(name: str, student: nn.Module, teacher: nn.Module | None = None,
+                    total_steps: int | None = None, **hparams) -> Distiller:
+    """The registered method ``name`` around ``student`` (and ``teacher``), with ``hparams``
+    overriding its published defaults.
+
+    Raises ValueError for an unknown name (listing the valid ones) and when a method that needs
+    a teacher gets none.
+    """
+    if name not in METHODS:
+        raise ValueError(f"unknown distillation method {name!r}; choose one of {sorted(METHODS)}")
+    method = METHODS[name]
+    if method.needs_teacher and teacher is None:
+        raise ValueError(f"method {name!r} needs a teacher")
+    return method(student, teacher, total_steps, **hparams)
+
+
+__all__ = ["CRD", "DKD", "Distiller", "Hints", "Independent", "KD", "LabelSmoothing", "METHODS",
+           "build_distiller", "crd_queue_size", "distiller_loss", "hint_regressor",
+           "stage_channels"]

@@ -1,0 +1,39 @@
+"""Post-training quantization of the trained VGG-11 to fp16, bf16, int8 and int4.
+
+Calibration (activation ranges) uses 2048 training images; accuracy is top-1 on the test split.
+Every row says how its number was obtained: fp16/bf16 and the PT2E int8 model run real
+low-precision kernels (int8 under torch.compile); rows marked simulated=yes run fp32 arithmetic
+on values rounded to the format (this study's fake-quantizers, for formats with no CPU kernel).
+size_bytes is a real file in checkpoints/<dataset>-<profile>/quantized/: the state_dict in the
+cast dtype, torchao's own int4 state_dict, or this study's packed format (codes packed
+bits-per-value, float16 scales and BatchNorm). Latency: batch 256, warm-up then median.
+
+Writes results/<dataset>-<profile>/quantization/ptq.csv.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from common.cli import RunContext, add_common_args  # noqa: E402
+from common.results import write_results  # noqa: E402
+from quantization.formats import ptq_rows  # noqa: E402
+from quantization.study import TASK, base_model  # noqa: E402
+
+
+def main(argv=None):
+    parser = add_common_args(argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
+    parser.add_argument("--repeats", type=int, default=20, help="timed runs per latency reading")
+    args = parser.parse_args(argv)
+    ctx = RunContext.from_args(args)
+    base, meta = base_model(ctx)
+    rows = ptq_rows(base, ctx, args.repeats)
+    write_results(rows, ctx.results_dir(TASK) / "ptq.csv",
+                  ctx.provenance(base_checkpoint_utc=meta["trained_utc"], latency_repeats=args.repeats))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Mixed precision: uniform bits vs first/last kept at float16 vs adaptive per-layer bits.
+
+Per-layer sensitivities (hessian_trace.csv): Hutchinson's estimate of each weight's Hessian
+trace on validation images (HAWQ-v2) and each layer input's mean square on training images.
+Configurations (weight-only, per-channel integer codes, simulated): (i) uniform int8/int4/int3/
+int2; (ii) first conv and last linear at float16, the rest at int4/int3/int2; (iii) adaptive
+bits in {2,3,4,5,6,8,16} per layer, greedily allocated from the Hessian or the activation
+sensitivity under exactly the total-bits budget of (ii). The allocation reads only validation /
+training data; top-1 is on the test split (validation top-1 beside it). size_bytes is the real
+packed file; latency is of the model as it runs here (dequantized weights on fp32 kernels, so
+it does not fall with the bits: no mixed-bit kernel exists); fp32 and real PT2E int8 rows give
+the kernel reference.
+
+Writes results/<dataset>-<profile>/quantization/hessian_trace.csv, mixed_precision.csv and
+mixed_precision.png.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from common.cli import RunContext, add_common_args  # noqa: E402
+from common.results import write_results  # noqa: E402
+from quantization.mixed_precision import config_rows, configurations, sensitivity_rows  # noqa: E402
+from quantization.plots import plot_mixed_precision  # noqa: E402
+from quantization.study import TASK, base_model  # noqa: E402
+
+
+def main(argv=None):
+    parser = add_common_args(argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
+    parser.add_argument("--low-bits", type=int, nargs="+", default=[4, 3, 2],
+                        help="the low bit width of rule (ii), one budget each")
+    parser.add_argument("--hessian-images", type=int, default=1024)
+    parser.add_argument("--hutchinson-samples", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs per latency reading")
+    args = parser.parse_args(argv)
+    ctx = RunContext.from_args(args)
+    base, meta = base_model(ctx)
+    sens = ctx.cached_rows(TASK, "hessian_trace.csv",
+                           lambda: sensitivity_rows(base, ctx, args.hessian_images, args.hutchinson_samples),
+                           base_checkpoint_utc=meta["trained_utc"], hessian_images=args.hessian_images,
+                           hutchinson_samples=args.hutchinson_samples)
+    rows = config_rows(base, ctx, configurations(base, sens, args.low_bits), args.repeats)
+    out = ctx.results_dir(TASK)
+    write_results(rows, out / "mixed_precision.csv",
+                  ctx.provenance(base_checkpoint_utc=meta["trained_utc"], low_bits=args.low_bits))
+    plot_mixed_precision(rows, out / "mixed_precision.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Experiments 1 and 2: the trained VGG-11 at fp16, bf16, int8 and int4, post-training (PTQ) and
+quantization-aware fine-tuned (QAT).
+
+The formats, and where their numbers come from:
+- fp16 / bf16: the model cast to the dtype, real kernels (``InputCast`` feeds it that dtype).
+- int8: static W8A8 through torchao PT2E (per-channel weights, per-tensor activations); PTQ and
+  QAT (``prepare_qat_pt2e``); accuracy and latency of the converted model under
+  ``torch.compile``, i.e. real int8 oneDNN kernels. A simulated W8A8 of this study's own
+  fake-quantizers is reported beside it as a check of the simulator.
+- int4: torchao's ``IntxWeightOnlyConfig`` (real int4 values, stored unpacked in int8 and
+  dequantized for an fp32 conv: torchao has no int4 conv kernel; its ``PerAxis(0)`` on a 4-D conv
+  weight is a block of 1 x C_in x 1 x 1, one scale per output channel *and* kernel tap, unlike
+  this study's one scale per output channel), this study's packed weight-only
+  int4, and W4A4 (int4 per-channel weights, int4 per-tensor activations clipped at the 99.99th
+  percentile), which is simulated and is the int4 format QAT trains.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+from torch import nn
+from torchao.quantization import IntxWeightOnlyConfig, quantize_
+from torchao.quantization.granularity import PerAxis
+
+from common.cli import RunContext
+from common.models import VGG
+from quantization.activations import ActSpec
+from quantization.fake_quant import Scheme, uniform_config, uniform_scheme
+from quantization.pt2e import convert_int8, prepare_int8_qat, quantize_int8_pt2e
+from quantization.quantizers import QuantSpec
+from quantization.study import (calibration_batches, latency_batch, latency_row, qat_finetune,
+                                quantized_copy, quantized_file_bytes, state_dict_bytes, test_top1)
+
+INT4_ACT_PERCENTILE = 99.99
+WITHIN_POINTS = 0.5      # "recovered": within this many points of fp32
+
+
+class InputCast(nn.Module):
+    """Runs ``model`` (already cast to ``dtype``) on inputs cast to ``dtype``; float32 logits out."""
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype):
+        super().__init__()
+        self.model, self.dtype = model, dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.to(self.dtype)).float()
+
+
+def cast_model(model: nn.Module, dtype: torch.dtype) -> InputCast:
+    """A copy of ``model`` with every parameter and buffer in ``dtype`` (real 16-bit kernels)."""
+    return InputCast(copy.deepcopy(model).to(dtype), dtype).eval()
+
+
+def simulated_schemes(model: nn.Module) -> dict[str, Scheme]:
+    """The study's fake-quant formats by name (weights and activations of every conv/linear)."""
+    return {
+        "fp16": uniform_scheme(model, QuantSpec(16, dtype="float16"), ActSpec(16, "float16")),
+        "bf16": uniform_scheme(model, QuantSpec(16, dtype="bfloat16"), ActSpec(16, "bfloat16")),
+        "int8-sim": uniform_scheme(model, QuantSpec(8), ActSpec(8)),
+        "int4-weight-only": uniform_scheme(model, QuantSpec(4)),
+        "int4": uniform_scheme(model, QuantSpec(4), ActSpec(4, clip_percentile=INT4_ACT_PERCENTILE)),
+    }
+
+
+def torchao_int4_weight_only(model: nn.Module) -> nn.Module:
+    """A copy with torchao ``IntxWeightOnlyConfig(int4, per output channel)`` on conv+linear."""
+    quantized = copy.deepcopy(model)
+    quantize_(quantized, IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerAxis(0)),
+              filter_fn=lambda module, _: isinstance(module, (nn.Conv2d, nn.Linear)))
+    return quantized.eval()
+
+
+def ptq_rows(base: VGG, ctx: RunContext, repeats: int) -> list[dict]:
+    """One row per format: top-1 on test, bytes of a real file, latency where a real kernel runs."""
+    example = latency_batch(ctx)
+    schemes = simulated_schemes(base)
+    rows = []
+
+    def row(fmt, scheme, weights, activations, model, size, kernel, simulated, timed=True,
+            compiled=False):
+        start = time.perf_counter()
+        runner = torch.compile(model) if compiled else model
+        top1 = test_top1(runner, ctx)
+        r = {"format": fmt, "scheme": scheme, "weights": weights, "activations": activations,
+             "top1_acc": top1, "size_bytes": size, "kernel": kernel,
+             "simulated": "yes" if simulated else "no"}
+        if timed:
+            x = example.to(model.dtype) if isinstance(model, InputCast) else example
+            r.update(latency_row(model, x, repeats, compiled))
+        print(f"[ptq] {fmt:18s} {scheme:28s} top-1 {top1:.2f}% ({time.perf_counter() - start:.0f}s)")
+        rows.append(r)
+
+    fp32_bytes = state_dict_bytes(base, ctx, "fp32")
+    row("fp32", "fp32 (eager)", "fp32", "fp32", base, fp32_bytes, "fp32 conv (oneDNN), eager", False)
+    row("fp32", "fp32 (torch.compile)", "fp32", "fp32", base, fp32_bytes,
+        "fp32 conv, torch.compile (Inductor)", False, compiled=True)
+    for fmt, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
+        model = cast_model(base, dtype)
+        row(fmt, f"{fmt} cast", fmt, fmt, model, state_dict_bytes(model.model, ctx, fmt),
+            f"{fmt} conv, eager", False, timed=True)
+    int8_file = quantized_file_bytes(base, uniform_config(base, QuantSpec(8)), ctx, "int8")
+    calibration = calibration_batches(ctx)
+    int8 = quantize_int8_pt2e(base, calibration[0], calibration)
+    row("int8", "W8A8 static (torchao PT2E)", "int8 per-channel", "int8 per-tensor", int8,
+        int8_file, "int8 oneDNN via PT2E + torch.compile", False, compiled=True)
+    row("int8", "W8A8 (fake-quant check)", "int8 per-channel", "int8 per-tensor (max)",
+        quantized_copy(base, schemes["int8-sim"], ctx), int8_file, "fp32 simulation", True, timed=False)
+    torchao4 = torchao_int4_weight_only(base)
+    row("int4", "W4 weight-only (torchao)", "int4 per-channel-and-tap", "fp32", torchao4,
+        state_dict_bytes(torchao4, ctx, "int4_torchao"),
+        "torchao IntxUnpackedToInt8Tensor (int4 held in int8, dequantized for an fp32 conv)", False)
+    int4_file = quantized_file_bytes(base, uniform_config(base, QuantSpec(4)), ctx, "int4")
+    row("int4", "W4 weight-only (packed)", "int4 per-channel", "fp32",
+        quantized_copy(base, schemes["int4-weight-only"], ctx), int4_file, "fp32 simulation", True,
+        timed=False)
+    row("int4", "W4A4", "int4 per-channel", f"int4 per-tensor (p{INT4_ACT_PERCENTILE:g})",
+        quantized_copy(base, schemes["int4"], ctx), int4_file, "fp32 simulation", True, timed=False)
+    torch._dynamo.reset()
+    return rows
+
+
+def qat_curves(base: VGG, ctx: RunContext, epochs: int) -> list[dict]:
+    """QAT from ``base`` at each format for ``epochs``: rows (format, epoch, top1_acc on test,
+    how measured). Epoch 0 is the PTQ model; an fp32 fine-tune of the same recipe is the control."""
+    rows = []
+    schemes = simulated_schemes(base)
+    base_top1 = test_top1(base, ctx)
+
+    def record(fmt, epoch, top1, how, seconds=0.0):
+        rows.append({"format": fmt, "epoch": epoch, "top1_acc": top1, "measured_on": how,
+                     "simulated": "no" if how.startswith(("fp32", "converted")) else "yes",
+                     "train_seconds": round(seconds, 1)})
+
+    def run(fmt, model, how, bf16=True):
+        start = time.perf_counter()
+        history = qat_finetune(model, ctx, epochs, desc=f"qat-{fmt}", bf16=bf16)
+        for h in history:
+            record(fmt, h["epoch"], h["test_top1_acc"], how, h["seconds"])
+        return time.perf_counter() - start
+
+    record("fp32", 0, base_top1, "fp32 model")
+    run("fp32", copy.deepcopy(base), "fp32 model (fine-tune control)")
+    for fmt in ("fp16", "bf16", "int4"):
+        model = quantized_copy(base, schemes[fmt], ctx)
+        record(fmt, 0, test_top1(model, ctx), "fake-quant model")
+        run(fmt, model, "fake-quant model")
+    calibration = calibration_batches(ctx)
+    record("int8", 0, test_top1(quantize_int8_pt2e(base, calibration[0], calibration), ctx),
+           "converted int8 (PT2E PTQ)")
+    prepared = prepare_int8_qat(base, calibration[0])
+    seconds = run("int8", prepared, "PT2E fake-quant graph", bf16=False)
+    rows[-1] = {**rows[-1], "top1_acc": test_top1(convert_int8(prepared), ctx),
+                "measured_on": "converted int8 (PT2E QAT)", "simulated": "no"}
+    print(f"[qat] int8 PT2E QAT {seconds:.0f}s")
+    return rows
+
+
+def qat_summary(rows: list[dict], fp32_top1: float) -> list[dict]:
+    """Per format: PTQ (epoch 0) and final top-1, and the first epoch within 0.5 point of fp32
+    (empty when never reached)."""
+    out = []
+    for fmt in dict.fromkeys(r["format"] for r in rows):
+        curve = sorted(((int(r["epoch"]), float(r["top1_acc"])) for r in rows if r["format"] == fmt))
+        reached = [e for e, acc in curve if acc >= fp32_top1 - WITHIN_POINTS]
+        out.append({"format": fmt, "fp32_top1": fp32_top1, "ptq_top1": curve[0][1],
+                    "qat_top1": curve[-1][1], "qat_epochs": curve[-1][0],
+                    "epochs_to_within_half_point": reached[0] if reached else ""})
+    return out
+

@@ -1,0 +1,98 @@
+"""Every quantization script runs on the smoke profile and writes its CSVs, figures and provenance."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from common.results import read_rows
+from quantization.outliers import BITS, QUANTIZERS, SCOPES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(name, cifar_root, *extra):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "quantization" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--profile", "smoke", "--dataset", "cifar10", "--data-dir", str(cifar_root),
+                 "--no-progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def outputs(cifar_root, tmp_path_factory):
+    """Run the five scripts once, in order, into one temporary results/checkpoints tree."""
+    tmp = tmp_path_factory.mktemp("quantization")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RESULTS_DIR", str(tmp / "results"))
+    mp.setenv("CHECKPOINT_DIR", str(tmp / "checkpoints"))
+    run_script("01_ptq", cifar_root, "--repeats", "2")
+    run_script("02_qat", cifar_root, "--epochs", "2")
+    run_script("03_scaling_law", cifar_root, "--models", "vgg11", "vgg16", "--bits", "2", "4",
+               "--qat-bits", "2")
+    run_script("04_mixed_precision", cifar_root, "--low-bits", "3", "--hessian-images", "64",
+               "--hutchinson-samples", "4", "--repeats", "2")
+    run_script("05_outliers", cifar_root)
+    yield tmp / "results" / "cifar10-smoke" / "quantization"
+    mp.undo()
+
+
+def test_ptq_rows_label_every_format_and_measure_real_kernels(outputs):
+    rows = read_rows(outputs / "ptq.csv")
+    assert [r["format"] for r in rows] == ["fp32", "fp32", "fp16", "bf16", "int8", "int8", "int4", "int4", "int4"]
+    for r in rows:
+        assert 0 <= float(r["top1_acc"]) <= 100 and int(r["size_bytes"]) > 0
+        assert (r["latency_ms"] == "") == (r["simulated"] == "yes")  # only real kernels are timed
+    size = {r["scheme"]: int(r["size_bytes"]) for r in rows}
+    assert size["W4 weight-only (packed)"] < size["W8A8 static (torchao PT2E)"] < size["fp16 cast"] < size["fp32 (eager)"]
+    prov = json.loads((outputs / "ptq.json").read_text())
+    assert prov["profile"] == "smoke" and "torchao" in prov["versions"]
+
+
+def test_qat_has_every_format_and_epoch(outputs):
+    rows = read_rows(outputs / "qat.csv")
+    assert {(r["format"], r["epoch"]) for r in rows} == {(f, str(e)) for f in ("fp32", "fp16", "bf16", "int4", "int8")
+                                                        for e in range(3)}
+    final_int8 = next(r for r in rows if r["format"] == "int8" and r["epoch"] == "2")
+    assert final_int8["measured_on"] == "converted int8 (PT2E QAT)" and final_int8["simulated"] == "no"
+    summary = read_rows(outputs / "qat_summary.csv")
+    assert len(summary) == 5 and (outputs / "qat_recovery.png").stat().st_size > 0
+
+
+def test_scaling_law_rows_and_frontier(outputs):
+    rows = read_rows(outputs / "scaling_law.csv")
+    ptq = [r for r in rows if r["method"] == "PTQ"]
+    assert len(ptq) == 2 * (2 * 2 * 2 + 1)      # models x (dtypes x blocks x bits + float16)
+    assert len(rows) - len(ptq) == 2 * 2 * 1    # QAT on vgg11: dtypes x blocks x qat bits
+    for model in ("vgg11", "vgg16"):
+        bits = {int(r["bits"]): int(r["total_bits"]) for r in ptq
+                if r["model"] == model and r["data_type"] == "int" and r["block"] == "per-channel"}
+        half = next(int(r["total_bits"]) for r in ptq if r["model"] == model and r["data_type"] == "float16")
+        assert bits[2] < bits[4] < half
+    frontier = read_rows(outputs / "scaling_law_frontier.csv")
+    assert frontier and all(r["bit_optimal_k"] in {"2", "4", "16"} for r in frontier)
+    assert (outputs / "scaling_law.png").exists() and (outputs / "scaling_law_vgg11.png").exists()
+
+
+def test_mixed_precision_adaptive_configs_respect_the_budget(outputs):
+    traces = read_rows(outputs / "hessian_trace.csv")
+    assert len(traces) == 10 and all(float(r["input_mean_square"]) > 0 for r in traces)
+    rows = read_rows(outputs / "mixed_precision.csv")
+    budget = next(int(r["total_bits"]) for r in rows if r["kind"] == "first/last fp16")
+    adaptive = [r for r in rows if r["kind"].startswith("adaptive")]
+    assert len(adaptive) == 2 and all(int(r["total_bits"]) <= budget for r in adaptive)
+    assert all(len(r["layer_bits"].split("-")) == 10 for r in adaptive)
+    assert {r["kind"] for r in rows} >= {"uniform", "fp32", "real int8"}
+
+
+def test_outlier_outputs(outputs):
+    stats = read_rows(outputs / "outliers_stats.csv")
+    assert len(stats) == 10 and all(float(r["act_absmax"]) >= float(r["act_p99_99"]) >= float(r["act_p99_9"]) for r in stats)
+    assert float(stats[1]["act_fraction_negative"]) == 0.0   # inputs after a ReLU
+    rows = read_rows(outputs / "outliers.csv")
+    assert len(rows) == len(BITS) * len(SCOPES) * len(QUANTIZERS)
+    per_layer = read_rows(outputs / "outliers_per_layer.csv")
+    assert len(per_layer) == 10 * 2 * 2
+    for name in ("outliers_distributions", "outliers_clipping", "outliers_per_layer"):
+        assert (outputs / f"{name}.png").exists() and (outputs / f"{name}.pdf").exists()
