@@ -68,4 +68,14 @@ for step in 01_ptq:ptq.csv 02_qat:qat.csv 03_scaling_law:scaling_law.csv \
         "$PYTHON" "quantization/$script.py" "${ARGS[@]}" "${extra[@]}"
 done
 
+# Distillation study (VGG-16 -> VGG-11; VGG-19 for the teacher-size comparison).
+for step in 01_students:students.csv 02_alignment:alignment.csv 03_gradcam:gradcam_localization.csv \
+            04_color_invariance:color_invariance.csv 05_teacher_size:teacher_size.csv; do
+    script=${step%%:*}
+    extra=()
+    [[ $script == 01_students && $PROFILE == full ]] && extra=(--seeds 0 1 2)  # mean and std on a GPU
+    stage "distillation/$script" "$OUT/distillation/${step#*:}" \
+        "$PYTHON" "distillation/$script.py" "${ARGS[@]}" "${extra[@]}"
+done
+
 echo "[run_all] all stages done in $((SECONDS - START)) s; outputs in $OUT"

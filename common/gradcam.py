@@ -10,6 +10,7 @@ from torch import nn
 
 from common.augment import BatchTransform
 from common.models import VGG
+from common.training import predict_logits
 
 
 def default_cam_layer(model: VGG) -> nn.Module:
@@ -50,3 +51,33 @@ def top_fraction_iou(a: np.ndarray, b: np.ndarray, fraction: float = 0.2) -> np.
 
     ma, mb = top(a), top(b)
     return (ma & mb).sum(1) / (ma | mb).sum(1)
+
+
+def seeded_images(images: torch.Tensor, labels: torch.Tensor, count: int, seed: int
+                  ) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+    """A fixed, seeded choice of ``count`` images: (indices, uint8 images [n,3,32,32], labels [n])."""
+    ids = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:count]
+    return ids.tolist(), images[ids.to(images.device)], labels[ids.to(labels.device)]
+
+
+def compare_cams(models: dict[str, VGG], reference: str, ids: list[int], images: torch.Tensor,
+                 labels: torch.Tensor, dataset: str) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Grad-CAM of every model for each image's true class, compared with ``models[reference]``.
+
+    Returns rows (image_id, model, label, predicted, correct, cam_pearson_to_<reference>,
+    cam_top20_iou_to_<reference>) and the maps by model ([n,32,32] each).
+    """
+    cams = {name: gradcam_maps(m, images, dataset, labels) for name, m in models.items()}
+    rows = []
+    for name, model in models.items():
+        predicted = predict_logits(model, images, dataset).argmax(1).cpu()
+        pearson = cam_pearson(cams[name], cams[reference])
+        iou = top_fraction_iou(cams[name], cams[reference], 0.2)
+        for i, image_id in enumerate(ids):
+            rows.append({"image_id": image_id, "model": name, "label": int(labels[i]),
+                         "predicted": int(predicted[i]), "correct": bool(predicted[i] == labels[i].cpu()),
+                         f"cam_pearson_to_{reference}": round(float(pearson[i]), 4),
+                         f"cam_top20_iou_to_{reference}": round(float(iou[i]), 4)})
+        print(f"[gradcam] {name}: mean Pearson to {reference} {pearson.mean():.3f}, "
+              f"mean top-20% IoU {iou.mean():.3f}")
+    return rows, cams

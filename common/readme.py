@@ -148,6 +148,36 @@ def quantization_block(run: str) -> str:
     return "\n".join(parts) or f"_No quantization results under `results/{run}/quantization/` yet._\n"
 
 
+def distillation_block(run: str) -> str:
+    """Key distillation numbers of ``results/<run>/distillation/`` (a note if absent)."""
+    folder = results_root() / run / "distillation"
+    parts = []
+    students = read_rows(folder / "students.csv")
+    alignment = {r["method"]: r for r in read_rows(folder / "alignment.csv")}
+    if students:
+        independent = next((float(r["top1_acc"]) for r in students if r["method"] == "independent"), None)
+        rows = [{**r, "gain_over_S_I": "" if independent is None else f"{float(r['top1_acc']) - independent:+.2f}",
+                 **{k: alignment.get(r["method"], {}).get(k, "") for k in ("kl_to_teacher", "top1_agreement", "prob_cosine")}}
+                for r in students]
+        parts.append(f"Students (`results/{run}/distillation/students.csv`, `alignment.csv`; test split):\n\n"
+                     + markdown_table(rows, ["method", "teacher", "seed", "epochs", "top1_acc", "gain_over_S_I",
+                                             "kl_to_teacher", "top1_agreement", "prob_cosine", "train_seconds"]))
+    cams = read_rows(folder / "gradcam_localization_summary.csv")
+    if cams:
+        parts.append("Grad-CAM agreement with the teacher (`gradcam_localization_summary.csv`):\n\n"
+                     + markdown_table(cams, list(cams[0])[2:]))
+    colour = read_rows(folder / "color_invariance.csv")
+    if colour:
+        parts.append("Colour invariance (`color_invariance.csv`):\n\n"
+                     + markdown_table(colour, ["model", "teacher", "top1_clean", "top1_jitter", "jitter_drop_points"]))
+    sizes = read_rows(folder / "teacher_size.csv")
+    if sizes:
+        parts.append("Teacher size (`teacher_size.csv`):\n\n"
+                     + markdown_table(sizes, ["teacher", "teacher_params", "teacher_top1", "student_top1",
+                                              "kl_to_teacher", "agreement"]))
+    return "\n".join(parts) or f"_No distillation results under `results/{run}/distillation/` yet._\n"
+
+
 def costs_block(run: str) -> str:
     """Wall time of every results file of ``results/<run>/`` (from the JSON sidecars), and the total.
 
@@ -191,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
                                        "results-cifar10-cpu": results_block("cifar10-cpu"),
                                        "pruning-cifar10-cpu": pruning_block("cifar10-cpu"),
                                        "quantization-cifar10-cpu": quantization_block("cifar10-cpu"),
+                                       "distillation-cifar10-cpu": distillation_block("cifar10-cpu"),
                                        "costs-cifar10-cpu": costs_block("cifar10-cpu")})
     with atomic_path(readme) as tmp:
         tmp.write_text(text)

@@ -80,12 +80,14 @@ def plot_mixed_precision(rows: list[dict], path: Path) -> Path:
 
 def plot_distributions(weights: dict[str, torch.Tensor], activations: dict[str, torch.Tensor],
                        path: Path) -> Path:
-    """Box plots per layer of |w| (top) and of |input activation| (bottom, sampled), log scale;
+    """Box plots per layer of |w| (top) and of the non-zero |input activation| values (bottom,
+    sampled; post-ReLU inputs are mostly exact zeros, which a log axis cannot show), log scale;
     whiskers at the 0.1th/99.9th percentiles, crosses at the maximum."""
     names = list(weights)
     fig, axes = plt.subplots(2, 1, figsize=(8.0, 5.6), sharex=True)
-    for ax, data, label in ((axes[0], weights, "|weight|"), (axes[1], activations, "|input activation|")):
-        values = [data[n].abs().flatten().clamp_min(1e-8).numpy() for n in names]
+    for ax, data, label in ((axes[0], weights, "|weight|"), (axes[1], activations, "|input activation| (non-zero)")):
+        values = [data[n].abs().flatten() for n in names]
+        values = [v[v > 0].numpy() for v in values]
         ax.boxplot(values, whis=(0.1, 99.9), showfliers=False)
         ax.plot(range(1, len(names) + 1), [v.max() for v in values], "rx", label="max")
         ax.set_yscale("log")

@@ -7,6 +7,7 @@ the downloaded datasets.
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 from pathlib import Path
 
@@ -78,3 +79,31 @@ def isolated_outputs(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
     monkeypatch.setenv("CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
     return tmp_path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_smoke_scripts(tmp: Path, cifar_root: Path, task: str, scripts: list[tuple[str, ...]]) -> Path:
+    """Run ``task``'s numbered scripts, each given as (name, *extra flags), in order, through their
+    ``main(argv)`` on the smoke profile and the tiny CIFAR-10, with results/ and checkpoints/
+    under ``tmp``. Returns ``tmp``."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RESULTS_DIR", str(tmp / "results"))
+    mp.setenv("CHECKPOINT_DIR", str(tmp / "checkpoints"))
+    try:
+        for name, *extra in scripts:
+            spec = importlib.util.spec_from_file_location(name, ROOT / task / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            module.main(["--profile", "smoke", "--dataset", "cifar10", "--data-dir", str(cifar_root),
+                         "--no-progress", *extra])
+    finally:
+        mp.undo()
+    return tmp
+
+
+@pytest.fixture(scope="session")
+def smoke_scripts():
+    """``run_smoke_scripts``, for module-scoped fixtures that run a task's scripts once."""
+    return run_smoke_scripts

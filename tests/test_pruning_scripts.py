@@ -1,41 +1,20 @@
 """Every pruning script runs on the smoke profile and writes its CSV, figure and provenance."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from common.results import read_rows
 from pruning.study import CHANNEL_GRID, SPARSITY_GRID
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_script(name, cifar_root, *extra):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "pruning" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(["--profile", "smoke", "--dataset", "cifar10", "--data-dir", str(cifar_root),
-                 "--no-progress", *extra])
-
 
 @pytest.fixture(scope="module")
-def pruning_outputs(cifar_root, tmp_path_factory):
+def pruning_outputs(cifar_root, tmp_path_factory, smoke_scripts):
     """Run all eight scripts once, in order, into one temporary results/checkpoints tree."""
-    tmp = tmp_path_factory.mktemp("pruning")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RESULTS_DIR", str(tmp / "results"))
-    mp.setenv("CHECKPOINT_DIR", str(tmp / "checkpoints"))
-    run_script("01_unstructured_sensitivity", cifar_root)
-    run_script("02_unstructured_final", cifar_root)
-    run_script("03_structured_sensitivity", cifar_root)
-    run_script("04_structured_final", cifar_root)
-    run_script("05_weight_histograms", cifar_root)
-    run_script("06_compare_models", cifar_root, "--batch-sizes", "1", "8", "--repeats", "3")
-    run_script("07_gradcam", cifar_root, "--images", "4")
-    run_script("08_accuracy_vs_sparsity", cifar_root, "--targets", "0.5", "0.7")
-    yield tmp / "results" / "cifar10-smoke" / "pruning"
-    mp.undo()
+    tmp = smoke_scripts(tmp_path_factory.mktemp("pruning"), cifar_root, "pruning", [
+        ("01_unstructured_sensitivity",), ("02_unstructured_final",), ("03_structured_sensitivity",),
+        ("04_structured_final",), ("05_weight_histograms",),
+        ("06_compare_models", "--batch-sizes", "1", "8", "--repeats", "3"),
+        ("07_gradcam", "--images", "4"), ("08_accuracy_vs_sparsity", "--targets", "0.5", "0.7")])
+    return tmp / "results" / "cifar10-smoke" / "pruning"
 
 
 def test_sensitivity_sweeps_cover_every_layer(pruning_outputs):

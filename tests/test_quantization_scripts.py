@@ -1,41 +1,23 @@
 """Every quantization script runs on the smoke profile and writes its CSVs, figures and provenance."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from common.results import read_rows
 from quantization.outliers import BITS, QUANTIZERS, SCOPES
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_script(name, cifar_root, *extra):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "quantization" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(["--profile", "smoke", "--dataset", "cifar10", "--data-dir", str(cifar_root),
-                 "--no-progress", *extra])
-
 
 @pytest.fixture(scope="module")
-def outputs(cifar_root, tmp_path_factory):
+def outputs(cifar_root, tmp_path_factory, smoke_scripts):
     """Run the five scripts once, in order, into one temporary results/checkpoints tree."""
-    tmp = tmp_path_factory.mktemp("quantization")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RESULTS_DIR", str(tmp / "results"))
-    mp.setenv("CHECKPOINT_DIR", str(tmp / "checkpoints"))
-    run_script("01_ptq", cifar_root, "--repeats", "2")
-    run_script("02_qat", cifar_root, "--epochs", "2")
-    run_script("03_scaling_law", cifar_root, "--models", "vgg11", "vgg16", "--bits", "2", "4",
-               "--qat-bits", "2")
-    run_script("04_mixed_precision", cifar_root, "--low-bits", "3", "--hessian-images", "64",
-               "--hutchinson-samples", "4", "--repeats", "2")
-    run_script("05_outliers", cifar_root)
-    yield tmp / "results" / "cifar10-smoke" / "quantization"
-    mp.undo()
+    tmp = smoke_scripts(tmp_path_factory.mktemp("quantization"), cifar_root, "quantization", [
+        ("01_ptq", "--repeats", "2"), ("02_qat", "--epochs", "2"),
+        ("03_scaling_law", "--models", "vgg11", "vgg16", "--bits", "2", "4", "--qat-bits", "2"),
+        ("04_mixed_precision", "--low-bits", "3", "--hessian-images", "64", "--hutchinson-samples", "4",
+         "--repeats", "2"),
+        ("05_outliers",)])
+    return tmp / "results" / "cifar10-smoke" / "quantization"
 
 
 def test_ptq_rows_label_every_format_and_measure_real_kernels(outputs):

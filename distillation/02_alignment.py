@@ -1,0 +1,43 @@
+"""Teacher-student distribution discrepancy on the test split, for every student of 01_students.
+
+Per student: KL(p_T || p_S) of probabilities softened at T=4 (nats, mean over images), top-1
+agreement with the teacher (% of test images), and the mean cosine similarity of the T=1
+probability vectors. Students come from the cache (trained if missing, as in 01_students).
+
+Writes results/<dataset>-<profile>/distillation/alignment.csv.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from common.cli import RunContext, add_common_args  # noqa: E402
+from common.results import write_results  # noqa: E402
+from distillation.methods import METHODS  # noqa: E402
+from distillation.study import TASK, TEACHER, alignment, get_student, get_teacher  # noqa: E402
+
+
+def main(argv=None):
+    parser = add_common_args(argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--teacher", default=TEACHER)
+    args = parser.parse_args(argv)
+    ctx = RunContext.from_args(args)
+    teacher, teacher_meta = get_teacher(ctx, args.teacher)
+    rows = []
+    for method in args.methods:
+        needs = METHODS[method].needs_teacher
+        student, meta = get_student(ctx, method, teacher if needs else None, teacher_meta if needs else None)
+        rows.append({"method": method, "teacher": args.teacher, "top1_acc": meta["test_top1_acc"],
+                     **alignment(student, teacher, ctx.splits.test_images, ctx.dataset)})
+        print(f"[alignment] {method}: " + ", ".join(f"{k}={v:.4g}" for k, v in rows[-1].items()
+                                                    if isinstance(v, float)))
+    write_results(rows, ctx.results_dir(TASK) / "alignment.csv",
+                  ctx.provenance(teacher=args.teacher, teacher_top1=teacher_meta["test_top1_acc"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Colour invariance: does a colour-jitter-robust teacher pass its robustness on?
+
+The VGG-16 teacher T is fine-tuned with colour-jitter augmentation (brightness, contrast,
+saturation, hue; the profile's finetune_epochs) into T_colour. Students are distilled from
+T_colour with CRD, logit matching and hints using the regular augmentation only (crop and flip,
+no colour jitter), and compared with the same methods from T and with S_I. Every model is
+evaluated on the clean test images and on the same images colour-jittered with a fixed seed.
+
+Writes results/<dataset>-<profile>/distillation/color_invariance.csv (model, teacher,
+top1_clean, top1_jitter, jitter_drop_points).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from common.cli import RunContext, add_common_args  # noqa: E402
+from common.results import write_results  # noqa: E402
+from distillation.study import (JITTER_SEED, TASK, TEACHER, clean_and_jitter_top1,  # noqa: E402
+                                get_colour_teacher, get_student, get_teacher)
+
+METHODS = ("crd", "kd", "hints")
+
+
+def main(argv=None):
+    parser = add_common_args(argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--teacher", default=TEACHER)
+    args = parser.parse_args(argv)
+    ctx = RunContext.from_args(args)
+    teacher, teacher_meta = get_teacher(ctx, args.teacher)
+    colour, colour_meta = get_colour_teacher(ctx, teacher, teacher_meta)
+    colour_label = f"{args.teacher}-colour"
+    models = [("T", "-", teacher), ("T_colour", "-", colour),
+              ("S_I", "-", get_student(ctx, "independent")[0])]
+    for method in args.methods:
+        models.append((f"{method} student", args.teacher, get_student(ctx, method, teacher, teacher_meta)[0]))
+        models.append((f"{method} student", colour_label,
+                       get_student(ctx, method, colour, colour_meta, teacher_label=colour_label)[0]))
+    rows = []
+    for name, source, model in models:
+        rows.append({"model": name, "teacher": source, **clean_and_jitter_top1(model, ctx)})
+        print(f"[colour] {name:14s} from {source:14s} clean {rows[-1]['top1_clean']:.2f}% "
+              f"jitter {rows[-1]['top1_jitter']:.2f}%")
+    write_results(rows, ctx.results_dir(TASK) / "color_invariance.csv",
+                  ctx.provenance(teacher=args.teacher, jitter_seed=JITTER_SEED,
+                                 colour_teacher_finetune_epochs=colour_meta["epochs"]))
+
+
+if __name__ == "__main__":
+    main()

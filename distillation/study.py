@@ -1,0 +1,151 @@
+"""The distillation study's shared pieces: teachers, cached students, and their measurements.
+
+Every student is a VGG-11 of the profile's width trained from the same seeded initialisation
+with the same recipe (the profile's ``student_epochs``, augmentation, schedule and seed): the
+independent student S_I differs from a distilled one only in its loss. Students are cached in
+``checkpoints/<dataset>-<profile>/student_<method>_<teacher>_seed<seed>.pt`` and retrained only
+when their recipe, method settings or teacher checkpoint change.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.baselines import finetune_recipe, get_baseline, train_and_cache
+from common.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
+from common.cli import RunContext
+from common.data import num_classes
+from common.models import VGG, build_model
+from common.results import device_description, git_commit
+from common.training import Recipe, accuracy_from_logits, fit, predict_logits
+from distillation.methods import METHODS, build_distiller
+
+TASK = "distillation"
+STUDENT = "vgg11"
+TEACHER = "vgg16"
+SOFT_TEMPERATURE = 4.0          # temperature of the softened probabilities in alignment measures
+
+
+def student_recipe(ctx: RunContext) -> Recipe:
+    """The recipe every student (S_I and distilled) shares: the profile's student_epochs."""
+    return Recipe.from_profile(ctx.profile, epochs=ctx.profile.student_epochs, seed=ctx.seed,
+                               compile=ctx.compile)
+
+
+def get_teacher(ctx: RunContext, name: str = TEACHER) -> tuple[VGG, dict]:
+    """A trained baseline used as teacher (cached or trained by the foundation)."""
+    return get_baseline(ctx, name)
+
+
+def teacher_id(meta: dict | None) -> str:
+    """What identifies a teacher checkpoint in a student's metadata."""
+    return "none" if meta is None else f"{meta['name']}@{meta.get('trained_utc', '?')}"
+
+
+def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
+                teacher_meta: dict | None = None, teacher_label: str | None = None,
+                force: bool = False, **hparams) -> tuple[VGG, dict]:
+    """The VGG-11 student trained with ``method`` (a key of ``METHODS``) from ``teacher``.
+
+    Cached under ``student_<method>_<teacher_label>_seed<seed>``; ``hparams`` override the
+    method's published defaults. Returns (student in eval mode on ctx.device, metadata with
+    test top-1/top-5 and train_seconds).
+    """
+    label = teacher_label or ("none" if teacher is None else teacher_meta["name"].split("_seed")[0])
+    name = f"student_{method}_{label}_seed{ctx.seed}"
+    recipe = student_recipe(ctx)
+    settings = {"method": method, "teacher": teacher_id(teacher_meta), "hparams": hparams,
+                "recipe": {k: v for k, v in recipe.as_dict().items() if k != "compile"}}
+    path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
+    if path.exists() and not force:
+        model, meta = load_checkpoint(path, ctx.dataset, ctx.profile.name)
+        if meta.get("settings") == settings:
+            print(f"[cache] {name}: {path} (test top-1 {meta['test_top1_acc']:.2f}%)")
+            return model.to(ctx.device).eval(), meta
+    splits = ctx.splits
+    torch.manual_seed(ctx.seed)  # every student starts from the same initial weights
+    student = build_model(STUDENT, num_classes(ctx.dataset), ctx.profile.width).to(ctx.device)
+    total_steps = recipe.epochs * max(1, len(splits.train_images) // recipe.batch_size)
+    extra = {"train_size": len(splits.train_images)} if method == "crd" else {}
+    distiller = build_distiller(method, student, teacher, total_steps, **extra, **hparams).to(ctx.device)
+    start = time.perf_counter()
+    history = fit(distiller, splits, recipe, ctx.device, loss_fn=distiller.loss_fn(),
+                  params=distiller.trainable_parameters(), progress=ctx.progress, desc=name)
+    seconds = time.perf_counter() - start
+    test = ctx.evaluate(student, "test")
+    meta = {"name": name, "dataset": ctx.dataset, "profile": ctx.profile.name, "settings": settings,
+            "method": method, "teacher": label, "seed": ctx.seed, "epochs": recipe.epochs,
+            "val_top1_acc": history[-1]["val_top1_acc"], "test_top1_acc": test["top1_acc"],
+            "test_top5_acc": test["top5_acc"], "train_seconds": seconds, "history": history,
+            "device": device_description(ctx.device), "git_commit": git_commit(),
+            "trained_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    save_checkpoint(path, student, meta)
+    print(f"[student] {name}: {seconds:.0f}s, test top-1 {test['top1_acc']:.2f}%")
+    return student.eval(), meta
+
+
+def student_row(meta: dict) -> dict:
+    """students.csv row of a cached student's metadata."""
+    return {"method": meta["method"], "teacher": meta["teacher"], "seed": meta["seed"],
+            "epochs": meta["epochs"], "top1_acc": meta["test_top1_acc"], "top5_acc": meta["test_top5_acc"],
+            "val_top1_acc": round(meta["val_top1_acc"], 2), "train_seconds": round(meta["train_seconds"], 1)}
+
+
+def seed_summary(rows: list[dict]) -> list[dict]:
+    """Per (method, teacher): seeds, mean and standard deviation of test top-1 over seeds."""
+    out = []
+    for method, teacher in dict.fromkeys((r["method"], r["teacher"]) for r in rows):
+        values = [float(r["top1_acc"]) for r in rows if (r["method"], r["teacher"]) == (method, teacher)]
+        mean = sum(values) / len(values)
+        std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+        out.append({"method": method, "teacher": teacher, "seeds": len(values),
+                    "top1_mean": round(mean, 2), "top1_std": round(std, 2)})
+    return out
+
+
+@torch.inference_mode()
+def alignment(student: nn.Module, teacher: nn.Module, images: torch.Tensor, dataset: str,
+              temperature: float = SOFT_TEMPERATURE) -> dict:
+    """How close ``student`` is to ``teacher`` on uint8 ``images`` [N,3,32,32]:
+    kl_to_teacher = KL(p_T || p_S) of probabilities softened by ``temperature`` (nats, batch
+    mean); top1_agreement = % of images with the same top-1 class; prob_cosine = mean cosine
+    similarity of the temperature-1 probability vectors."""
+    s = predict_logits(student, images, dataset)
+    t = predict_logits(teacher, images, dataset)
+    kl = F.kl_div(F.log_softmax(s / temperature, 1), F.softmax(t / temperature, 1), reduction="batchmean")
+    agreement = 100.0 * int((s.argmax(1) == t.argmax(1)).sum()) / len(s)
+    cosine = F.cosine_similarity(F.softmax(s, 1), F.softmax(t, 1), dim=1).mean()
+    return {"kl_to_teacher": float(kl), "top1_agreement": agreement, "prob_cosine": float(cosine),
+            "temperature": temperature}
+
+
+def methods_needing_teacher() -> list[str]:
+    """Method names whose class needs a teacher (all but S_I and label smoothing)."""
+    return [name for name, cls in METHODS.items() if cls.needs_teacher]
+
+
+JITTER_SEED = 1234   # the same colour jitter of the test images for every model
+
+
+def get_colour_teacher(ctx: RunContext, teacher: VGG, teacher_meta: dict) -> tuple[VGG, dict]:
+    """``teacher`` fine-tuned with colour-jitter augmentation (the profile's finetune_epochs, the
+    fine-tune recipe plus colour jitter), cached as ``<teacher>_colour_seed<seed>``."""
+    recipe = finetune_recipe(ctx).but(color_jitter=True)
+    name = teacher_meta["name"].replace("_seed", "_colour_seed")
+    return train_and_cache(ctx, name, copy.deepcopy(teacher), recipe,
+                           finetuned_from=teacher_id(teacher_meta), architecture=teacher_meta.get("architecture"))
+
+
+def clean_and_jitter_top1(model: nn.Module, ctx: RunContext) -> dict:
+    """Test top-1 (%) on clean images and on the same images colour-jittered (fixed seed)."""
+    images, labels = ctx.splits.test_images, ctx.splits.test_labels
+    generator = torch.Generator(device=images.device).manual_seed(JITTER_SEED)
+    clean = accuracy_from_logits(predict_logits(model, images, ctx.dataset), labels)["top1_acc"]
+    jitter = accuracy_from_logits(predict_logits(model, images, ctx.dataset, jitter_generator=generator),
+                                  labels)["top1_acc"]
+    return {"top1_clean": clean, "top1_jitter": jitter, "jitter_drop_points": round(clean - jitter, 2)}

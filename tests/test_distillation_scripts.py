@@ -1,0 +1,90 @@
+"""Every distillation script runs on the smoke profile; the alignment measures on hand-made cases."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from common.results import read_rows
+from distillation.methods import METHODS
+from distillation.study import alignment
+
+
+@pytest.fixture(scope="module")
+def outputs(cifar_root, tmp_path_factory, smoke_scripts):
+    """Run the five scripts once, in order, into one temporary results/checkpoints tree."""
+    tmp = smoke_scripts(tmp_path_factory.mktemp("distillation"), cifar_root, "distillation", [
+        ("01_students",), ("02_alignment",), ("03_gradcam", "--images", "4"), ("04_color_invariance",),
+        ("05_teacher_size",)])
+    return tmp
+
+
+def folder(outputs):
+    return outputs / "results" / "cifar10-smoke" / "distillation"
+
+
+def test_students_are_trained_once_and_listed(outputs):
+    rows = read_rows(folder(outputs) / "students.csv")
+    assert [r["method"] for r in rows] == list(METHODS)
+    assert {r["teacher"] for r in rows if r["method"] in ("independent", "label_smoothing")} == {"none"}
+    assert {r["teacher"] for r in rows if r["method"] not in ("independent", "label_smoothing")} == {"vgg16"}
+    assert all(0 <= float(r["top1_acc"]) <= 100 and float(r["train_seconds"]) > 0 for r in rows)
+    cached = sorted(p.name for p in (outputs / "checkpoints" / "cifar10-smoke").glob("student_*.pt"))
+    # 6 students from vgg16, 3 from the colour teacher, 1 KD student from vgg19 -- none twice
+    assert len(cached) == 10 and "student_kd_vgg19_seed0.pt" in cached
+
+
+def test_alignment_and_teacher_size_rows(outputs):
+    rows = read_rows(folder(outputs) / "alignment.csv")
+    assert len(rows) == len(METHODS)
+    for r in rows:
+        assert float(r["kl_to_teacher"]) >= 0 and 0 <= float(r["top1_agreement"]) <= 100
+    sizes = read_rows(folder(outputs) / "teacher_size.csv")
+    assert [r["teacher"] for r in sizes] == ["vgg16", "vgg19"]
+    assert int(sizes[1]["teacher_params"]) > int(sizes[0]["teacher_params"])
+
+
+def test_gradcam_and_colour_outputs(outputs):
+    summary = read_rows(folder(outputs) / "gradcam_localization_summary.csv")
+    assert [r["model"] for r in summary][:2] == ["teacher", "S_I"] and len(summary) == 1 + len(METHODS)
+    teacher = summary[0]
+    assert float(teacher["cam_pearson_to_teacher_mean"]) == pytest.approx(1.0, abs=1e-3)
+    assert (folder(outputs) / "gradcam_localization.png").exists()
+    colour = read_rows(folder(outputs) / "color_invariance.csv")
+    assert [r["model"] for r in colour][:3] == ["T", "T_colour", "S_I"] and len(colour) == 3 + 2 * 3
+    assert {r["teacher"] for r in colour} == {"-", "vgg16", "vgg16-colour"}
+
+
+class FixedLogits(nn.Module):
+    """Returns the same logits for every image (to test the alignment measures by hand)."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.register_buffer("logits", torch.tensor(logits))
+
+    def forward(self, x):
+        return self.logits.expand(len(x), -1)
+
+
+def test_alignment_measures_against_hand_computed_values():
+    images = torch.zeros(4, 3, 32, 32, dtype=torch.uint8)
+    same = alignment(FixedLogits([0.0, 4.0]), FixedLogits([0.0, 4.0]), images, "cifar10", temperature=4.0)
+    assert same["kl_to_teacher"] == pytest.approx(0.0, abs=1e-7) and same["top1_agreement"] == 100.0
+    assert same["prob_cosine"] == pytest.approx(1.0)
+    diff = alignment(FixedLogits([4.0, 0.0]), FixedLogits([0.0, 4.0]), images, "cifar10", temperature=4.0)
+    p = 1 / (1 + math.exp(-1.0))                    # teacher at T=4: softmax([0, 1]) = (1-p, p)
+    expected_kl = p * math.log(p / (1 - p)) + (1 - p) * math.log((1 - p) / p)
+    assert diff["kl_to_teacher"] == pytest.approx(expected_kl, rel=1e-5)
+    assert diff["top1_agreement"] == 0.0
+    q = 1 / (1 + math.exp(-4.0))
+    assert diff["prob_cosine"] == pytest.approx(2 * q * (1 - q) / (q * q + (1 - q) ** 2), rel=1e-5)
+
+
+def test_seed_summary_gives_mean_and_sample_std():
+    from distillation.study import seed_summary
+    rows = [{"method": "kd", "teacher": "vgg16", "top1_acc": v} for v in ("70", "72", "74")]
+    rows.append({"method": "independent", "teacher": "none", "top1_acc": "65.5"})
+    summary = seed_summary(rows)
+    assert summary[0] == {"method": "kd", "teacher": "vgg16", "seeds": 3, "top1_mean": 72.0, "top1_std": 2.0}
+    assert summary[1]["top1_std"] == 0.0 and summary[1]["top1_mean"] == 65.5
