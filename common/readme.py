@@ -178,13 +178,22 @@ def distillation_block(run: str) -> str:
     return "\n".join(parts) or f"_No distillation results under `results/{run}/distillation/` yet._\n"
 
 
+def _script_of(command: str) -> str:
+    """'python pruning/02_x.py --a' -> '02_x'; 'python -m common.train ...' -> 'common.train'."""
+    words = command.split()
+    if len(words) > 2 and words[1] == "-m":
+        return words[2]
+    return Path(words[1]).stem if len(words) > 1 else command
+
+
 def costs_block(run: str) -> str:
-    """Wall time of every results file of ``results/<run>/`` (from the JSON sidecars), and the total.
+    """Wall time of every script run behind ``results/<run>/`` (from the JSON sidecars; a script
+    that writes several files counts once, with its longest time), and the total.
 
     Baselines count their training time (a cached re-run of the script records only its own time).
     """
     folder = results_root() / run
-    rows = []
+    stages: dict[str, dict] = {}
     for path in sorted(folder.glob("*/*.json")):
         if path.parent.name == "benchmark":
             continue
@@ -192,8 +201,10 @@ def costs_block(run: str) -> str:
         seconds = float(prov.get("wall_seconds", 0))
         if path.parent.name == "baselines":
             seconds = sum(float(r["train_seconds"]) for r in read_rows(path.with_suffix(".csv")))
-        rows.append({"stage": f"{path.parent.name}/{path.stem}", "wall_seconds": round(seconds),
-                     "device": prov.get("device", "")})
+        stage = f"{path.parent.name}/{_script_of(prov.get('command', path.stem))}"
+        if seconds >= stages.get(stage, {}).get("wall_seconds", -1):
+            stages[stage] = {"stage": stage, "wall_seconds": round(seconds), "device": prov.get("device", "")}
+    rows = sorted(stages.values(), key=lambda r: r["stage"])
     if not rows:
         return f"_No results under `results/{run}/` yet._\n"
     total = sum(r["wall_seconds"] for r in rows)

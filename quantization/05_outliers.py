@@ -36,8 +36,7 @@ def main(argv=None):
     samples, absmax = outlier_inputs(base, ctx)
     stats = statistics_rows(base, samples, absmax)
     out = ctx.results_dir(TASK)
-    prov = ctx.provenance(base_checkpoint_utc=meta["trained_utc"])
-    write_results(stats, out / "outliers_stats.csv", prov)
+    write_results(stats, out / "outliers_stats.csv", ctx.provenance(base_checkpoint_utc=meta["trained_utc"]))
     weights = {n: m.weight.detach().cpu() for n, m in quantizable_layers(base).items()}
     plot_distributions(weights, samples, out / "outliers_distributions.png")
     layer, quantized = clipping_example(stats, samples)
@@ -45,9 +44,11 @@ def main(argv=None):
     plot_clipping(layer, samples[layer], absmax[layer],
                   {"p99.99": row["act_p99_99"], "p99.9": row["act_p99_9"]}, quantized,
                   out / "outliers_clipping.png")
-    write_results(quantizer_rows(base, ctx), out / "outliers.csv", prov)
+    write_results(quantizer_rows(base, ctx), out / "outliers.csv",
+                  ctx.provenance(base_checkpoint_utc=meta["trained_utc"]))
     per_layer = per_layer_rows(base, ctx)
-    write_results(per_layer, out / "outliers_per_layer.csv", prov)
+    write_results(per_layer, out / "outliers_per_layer.csv",  # wall time: the whole script
+                  ctx.provenance(base_checkpoint_utc=meta["trained_utc"]))
     plot_per_layer_clipping(per_layer, out / "outliers_per_layer.png")
 
 

@@ -20,6 +20,7 @@ def plot_qat_recovery(rows: list[dict], fp32_top1: float, within: float, path: P
     ax.axhspan(fp32_top1 - within, fp32_top1, color="gray", alpha=0.15,
                label=f"within {within:g} pt of fp32")
     ax.set(xlabel="QAT epoch (0 = PTQ)", ylabel="test top-1 (%)", title="Recovery under QAT")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return save_figure(fig, path)
@@ -37,7 +38,8 @@ def plot_scaling_law(rows: list[dict], path: Path) -> Path:
             pts = sorted((float(r["total_bits"]), float(r["top1_acc"])) for r in chosen if int(r["bits"]) == k)
             ax.plot(*zip(*pts), marker="o", ms=3, label=f"{k}-bit")
         ax.set_xscale("log")
-        ax.set(title=f"{dtype}, {block}", xlabel="total model bits")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())   # only decades are labelled
+        ax.set(title=f"{dtype}, {block}", xlabel="total model bits (log)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test top-1 (%)")
     axes[0][-1].legend(fontsize=7)
