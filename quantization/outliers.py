@@ -130,7 +130,7 @@ def per_layer_rows(model: nn.Module, ctx: RunContext, bits: int = 4) -> list[dic
             for quantizer in PER_LAYER_QUANTIZERS:
                 top1 = test_top1(quantized_copy(model, scheme(model, quantizer, bits, scope, [layer]), ctx), ctx)
                 rows.append({"layer": layer, "scope": scope, "quantizer": quantizer, "bits": bits,
-                             "top1_acc": top1, "drop_points": base - top1, "simulated": "yes"})
+                             "top1_acc": top1, "drop_points": round(base - top1, 2), "simulated": "yes"})
         print(f"[outliers] per-layer int{bits} {layer}: " + ", ".join(
             f"{r['scope']}/{r['quantizer']} {r['top1_acc']:.2f}" for r in rows[-4:]))
     return rows
