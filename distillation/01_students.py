@@ -20,15 +20,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from common.cli import RunContext, add_common_args  # noqa: E402
 from common.results import write_results  # noqa: E402
-from distillation.methods import METHODS  # noqa: E402
-from distillation.study import (TASK, TEACHER, get_student, get_teacher, seed_summary,  # noqa: E402
-                                student_row)
+from distillation.study import (STUDENTS, TASK, TEACHER, get_teacher, seed_summary,  # noqa: E402
+                                student_row, study_student)
 
 
 def main(argv=None):
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", choices=list(STUDENTS), default=list(STUDENTS),
+                        help="students to train (the six methods and the dkd_beta1 ablation)")
     parser.add_argument("--teacher", default=TEACHER, help="baseline used as teacher")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="student seeds (default: --seed); the full profile reports mean and std")
@@ -38,10 +38,8 @@ def main(argv=None):
     rows = []
     for seed in args.seeds or [ctx.seed]:
         run = replace(ctx, seed=seed)
-        for method in args.methods:
-            needs = METHODS[method].needs_teacher
-            _, meta = get_student(run, method, teacher if needs else None, teacher_meta if needs else None)
-            rows.append(student_row(meta))
+        for name in args.methods:
+            rows.append(student_row(study_student(run, name, teacher, teacher_meta)[1]))
     prov = ctx.provenance(teacher=args.teacher, teacher_top1=teacher_meta["test_top1_acc"],
                           seeds=args.seeds or [args.seed])
     write_results(rows, ctx.results_dir(TASK) / "students.csv", prov)

@@ -15,22 +15,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from common.cli import RunContext, add_common_args  # noqa: E402
 from common.results import write_results  # noqa: E402
-from distillation.methods import METHODS  # noqa: E402
-from distillation.study import TASK, TEACHER, alignment, get_student, get_teacher  # noqa: E402
+from distillation.study import STUDENTS, TASK, TEACHER, alignment, get_teacher, study_student  # noqa: E402
 
 
 def main(argv=None):
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", choices=list(STUDENTS), default=list(STUDENTS))
     parser.add_argument("--teacher", default=TEACHER)
     args = parser.parse_args(argv)
     ctx = RunContext.from_args(args)
     teacher, teacher_meta = get_teacher(ctx, args.teacher)
     rows = []
     for method in args.methods:
-        needs = METHODS[method].needs_teacher
-        student, meta = get_student(ctx, method, teacher if needs else None, teacher_meta if needs else None)
+        student, meta = study_student(ctx, method, teacher, teacher_meta)
         rows.append({"method": method, "teacher": args.teacher, "top1_acc": meta["test_top1_acc"],
                      **alignment(student, teacher, ctx.splits.test_images, ctx.dataset)})
         print(f"[alignment] {method}: " + ", ".join(f"{k}={v:.4g}" for k, v in rows[-1].items()

@@ -18,8 +18,7 @@ from common.cli import RunContext, add_common_args  # noqa: E402
 from common.figures import plot_cam_grid  # noqa: E402
 from common.gradcam import compare_cams, seeded_images  # noqa: E402
 from common.results import write_results  # noqa: E402
-from distillation.methods import METHODS  # noqa: E402
-from distillation.study import TASK, TEACHER, get_student, get_teacher  # noqa: E402
+from distillation.study import STUDENTS, TASK, TEACHER, get_teacher, study_student  # noqa: E402
 
 
 def summary_rows(rows: list[dict]) -> list[dict]:
@@ -45,10 +44,8 @@ def main(argv=None):
     ctx = RunContext.from_args(args)
     teacher, teacher_meta = get_teacher(ctx, args.teacher)
     models = {"teacher": teacher}
-    for method, cls in METHODS.items():
-        label = "S_I" if method == "independent" else method
-        models[label] = get_student(ctx, method, teacher if cls.needs_teacher else None,
-                                    teacher_meta if cls.needs_teacher else None)[0]
+    for name in STUDENTS:
+        models["S_I" if name == "independent" else name] = study_student(ctx, name, teacher, teacher_meta)[0]
     ids, images, labels = seeded_images(ctx.splits.test_images, ctx.splits.test_labels, args.images, ctx.seed)
     rows, cams = compare_cams(models, "teacher", ids, images, labels, ctx.dataset)
     out = ctx.results_dir(TASK)

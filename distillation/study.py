@@ -30,6 +30,14 @@ STUDENT = "vgg11"
 TEACHER = "vgg16"
 SOFT_TEMPERATURE = 4.0          # temperature of the softened probabilities in alignment measures
 
+# The students of the main comparison: name -> (method, overrides of its published settings).
+# Besides the six methods as published, DKD with alpha = beta = 1: the DKD paper writes KD as
+# TCKD + (1 - p_t) NCKD, so this is KD without the teacher-confidence suppression of NCKD and
+# without beta = 8's eightfold NCKD gradients, which can diverge on a short, high-lr schedule.
+# It is fixed in advance as an ablation, not tuned.
+STUDENTS: dict[str, tuple[str, dict]] = {**{m: (m, {}) for m in METHODS},
+                                         "dkd_beta1": ("dkd", {"beta": 1.0})}
+
 
 def student_recipe(ctx: RunContext) -> Recipe:
     """The recipe every student (S_I and distilled) shares: the profile's student_epochs."""
@@ -49,15 +57,15 @@ def teacher_id(meta: dict | None) -> str:
 
 def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
                 teacher_meta: dict | None = None, teacher_label: str | None = None,
-                force: bool = False, **hparams) -> tuple[VGG, dict]:
+                force: bool = False, variant: str | None = None, **hparams) -> tuple[VGG, dict]:
     """The VGG-11 student trained with ``method`` (a key of ``METHODS``) from ``teacher``.
 
-    Cached under ``student_<method>_<teacher_label>_seed<seed>``; ``hparams`` override the
-    method's published defaults. Returns (student in eval mode on ctx.device, metadata with
-    test top-1/top-5 and train_seconds).
+    Cached under ``student_<variant or method>_<teacher_label>_seed<seed>``; ``hparams``
+    override the method's published defaults. Returns (student in eval mode on ctx.device,
+    metadata with test top-1/top-5 and train_seconds).
     """
     label = teacher_label or ("none" if teacher is None else teacher_meta["name"].split("_seed")[0])
-    name = f"student_{method}_{label}_seed{ctx.seed}"
+    name = f"student_{variant or method}_{label}_seed{ctx.seed}"
     recipe = student_recipe(ctx)
     settings = {"method": method, "teacher": teacher_id(teacher_meta), "hparams": hparams,
                 "recipe": {k: v for k, v in recipe.as_dict().items() if k != "compile"}}
@@ -79,7 +87,7 @@ def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
     seconds = time.perf_counter() - start
     test = ctx.evaluate(student, "test")
     meta = {"name": name, "dataset": ctx.dataset, "profile": ctx.profile.name, "settings": settings,
-            "method": method, "teacher": label, "seed": ctx.seed, "epochs": recipe.epochs,
+            "method": variant or method, "teacher": label, "seed": ctx.seed, "epochs": recipe.epochs,
             "val_top1_acc": history[-1]["val_top1_acc"], "test_top1_acc": test["top1_acc"],
             "test_top5_acc": test["top5_acc"], "train_seconds": seconds, "history": history,
             "device": device_description(ctx.device), "git_commit": git_commit(),
@@ -87,6 +95,15 @@ def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
     save_checkpoint(path, student, meta)
     print(f"[student] {name}: {seconds:.0f}s, test top-1 {test['top1_acc']:.2f}%")
     return student.eval(), meta
+
+
+def study_student(ctx: RunContext, name: str, teacher: VGG, teacher_meta: dict) -> tuple[VGG, dict]:
+    """The student ``name`` of ``STUDENTS`` (from ``teacher`` when its method needs one)."""
+    method, hparams = STUDENTS[name]
+    if not METHODS[method].needs_teacher:
+        teacher, teacher_meta = None, None
+    return get_student(ctx, method, teacher, teacher_meta, variant=name if name != method else None,
+                       **hparams)
 
 
 def student_row(meta: dict) -> dict:

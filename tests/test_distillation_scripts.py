@@ -7,8 +7,7 @@ import torch
 from torch import nn
 
 from common.results import read_rows
-from distillation.methods import METHODS
-from distillation.study import alignment
+from distillation.study import STUDENTS, alignment
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +25,19 @@ def folder(outputs):
 
 def test_students_are_trained_once_and_listed(outputs):
     rows = read_rows(folder(outputs) / "students.csv")
-    assert [r["method"] for r in rows] == list(METHODS)
+    assert [r["method"] for r in rows] == list(STUDENTS)
     assert {r["teacher"] for r in rows if r["method"] in ("independent", "label_smoothing")} == {"none"}
     assert {r["teacher"] for r in rows if r["method"] not in ("independent", "label_smoothing")} == {"vgg16"}
     assert all(0 <= float(r["top1_acc"]) <= 100 and float(r["train_seconds"]) > 0 for r in rows)
     cached = sorted(p.name for p in (outputs / "checkpoints" / "cifar10-smoke").glob("student_*.pt"))
-    # 6 students from vgg16, 3 from the colour teacher, 1 KD student from vgg19 -- none twice
-    assert len(cached) == 10 and "student_kd_vgg19_seed0.pt" in cached
+    # 7 students from vgg16, 3 from the colour teacher, 1 KD student from vgg19 -- none twice
+    assert len(cached) == 11 and "student_kd_vgg19_seed0.pt" in cached
+    assert "student_dkd_beta1_vgg16_seed0.pt" in cached
 
 
 def test_alignment_and_teacher_size_rows(outputs):
     rows = read_rows(folder(outputs) / "alignment.csv")
-    assert len(rows) == len(METHODS)
+    assert len(rows) == len(STUDENTS)
     for r in rows:
         assert float(r["kl_to_teacher"]) >= 0 and 0 <= float(r["top1_agreement"]) <= 100
     sizes = read_rows(folder(outputs) / "teacher_size.csv")
@@ -47,7 +47,7 @@ def test_alignment_and_teacher_size_rows(outputs):
 
 def test_gradcam_and_colour_outputs(outputs):
     summary = read_rows(folder(outputs) / "gradcam_localization_summary.csv")
-    assert [r["model"] for r in summary][:2] == ["teacher", "S_I"] and len(summary) == 1 + len(METHODS)
+    assert [r["model"] for r in summary][:2] == ["teacher", "S_I"] and len(summary) == 1 + len(STUDENTS)
     teacher = summary[0]
     assert float(teacher["cam_pearson_to_teacher_mean"]) == pytest.approx(1.0, abs=1e-3)
     assert (folder(outputs) / "gradcam_localization.png").exists()
