@@ -10,7 +10,7 @@ the arithmetic still runs in floating point. ``bake`` leaves the rounded weights
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -35,6 +35,22 @@ class WeightFakeQuant(nn.Module):
 def quantizable_layers(model: nn.Module) -> dict[str, nn.Module]:
     """Conv2d and Linear layers by name, in forward order."""
     return {n: m for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+
+
+@torch.no_grad()
+def observe_layer_inputs(model: nn.Module, batches: Iterable[torch.Tensor],
+                         observe: Callable[[str, torch.Tensor], None]) -> None:
+    """Run ``batches`` through ``model`` in eval mode, calling ``observe(layer name, input)``
+    with the input of every conv/linear layer; the hooks are removed afterwards."""
+    hooks = [layer.register_forward_pre_hook(lambda _, args, name=name: observe(name, args[0]))
+             for name, layer in quantizable_layers(model).items()]
+    try:
+        model.eval()
+        for batch in batches:
+            model(batch)
+    finally:
+        for h in hooks:
+            h.remove()
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from torch import nn
 
 from common.augment import BatchTransform
 from common.cli import RunContext
-from quantization.fake_quant import apply_weight_quant, bake, quantizable_layers
+from quantization.fake_quant import apply_weight_quant, bake, observe_layer_inputs, quantizable_layers
 from quantization.hessian import hutchinson_trace
 from quantization.pt2e import quantize_int8_pt2e
 from quantization.quantizers import QuantSpec, quantize_dequantize, storage_bits
@@ -75,24 +75,17 @@ def hessian_traces(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return dict(zip(layers, traces))
 
 
-@torch.no_grad()
 def input_second_moments(model: nn.Module, batches: Iterable[torch.Tensor]) -> dict[str, float]:
     """Mean of x^2 over every element of each conv/linear layer's input, over ``batches``."""
-    layers = quantizable_layers(model)
-    sums = {name: 0.0 for name in layers}
-    counts = {name: 0 for name in layers}
-    hooks = []
-    for name, layer in layers.items():
-        def hook(_, args, name=name):
-            sums[name] += float(args[0].float().pow(2).sum())
-            counts[name] += args[0].numel()
-        hooks.append(layer.register_forward_pre_hook(hook))
-    model.eval()
-    for batch in batches:
-        model(batch)
-    for h in hooks:
-        h.remove()
-    return {name: sums[name] / counts[name] for name in layers}
+    sums = {name: 0.0 for name in quantizable_layers(model)}
+    counts = dict.fromkeys(sums, 0)
+
+    def observe(name: str, x: torch.Tensor) -> None:
+        sums[name] += float(x.float().pow(2).sum())
+        counts[name] += x.numel()
+
+    observe_layer_inputs(model, batches, observe)
+    return {name: sums[name] / counts[name] for name in sums}
 
 
 def quantization_errors(model: nn.Module, choices: Iterable[int]) -> dict[str, dict[int, float]]:

@@ -16,7 +16,7 @@ from torch import nn
 
 from common.cli import RunContext
 from quantization.activations import SAMPLES_PER_BATCH, ActFakeQuant, ActSpec
-from quantization.fake_quant import Scheme, quantizable_layers
+from quantization.fake_quant import Scheme, observe_layer_inputs, quantizable_layers
 from quantization.quantizers import QuantSpec
 from quantization.study import calibration_batches, quantized_copy, test_top1
 
@@ -42,31 +42,23 @@ def _percentile(x: torch.Tensor, q: float) -> float:
     return float(torch.quantile(x.float().flatten(), q / 100))
 
 
-@torch.no_grad()
 def input_samples(model: nn.Module, batches: list[torch.Tensor], seed: int = 0
                   ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """Per layer: a random sample of its input values (float32 1-D, up to SAMPLES_PER_BATCH per
     batch, always including each batch's largest-magnitude value, so the sample's absmax is the
     exact absmax) and that absmax over all ``batches``."""
-    layers = quantizable_layers(model)
-    samples = {name: [] for name in layers}
-    absmax = {name: 0.0 for name in layers}
+    samples = {name: [] for name in quantizable_layers(model)}
+    absmax = dict.fromkeys(samples, 0.0)
     generator = torch.Generator().manual_seed(seed)
-    hooks = []
-    for name, layer in layers.items():
-        def hook(_, args, name=name):
-            flat = args[0].detach().float().flatten()
-            absmax[name] = max(absmax[name], float(flat.abs().max()))
-            pick = torch.randint(0, flat.numel(), (min(flat.numel(), SAMPLES_PER_BATCH),),
-                                 generator=generator)
-            pick[0] = flat.abs().argmax().cpu()
-            samples[name].append(flat[pick.to(flat.device)].cpu())
-        hooks.append(layer.register_forward_pre_hook(hook))
-    model.eval()
-    for batch in batches:
-        model(batch)
-    for h in hooks:
-        h.remove()
+
+    def observe(name: str, x: torch.Tensor) -> None:
+        flat = x.detach().float().flatten()
+        absmax[name] = max(absmax[name], float(flat.abs().max()))
+        pick = torch.randint(0, flat.numel(), (min(flat.numel(), SAMPLES_PER_BATCH),), generator=generator)
+        pick[0] = flat.abs().argmax().cpu()
+        samples[name].append(flat[pick.to(flat.device)].cpu())
+
+    observe_layer_inputs(model, batches, observe)
     return {name: torch.cat(s) for name, s in samples.items()}, absmax
 
 
