@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from common.results import read_rows
-from distillation.study import STUDENTS, alignment
+from distillation.study import DKD_GRID, STUDENTS, TUNED_DKD, alignment
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +30,22 @@ def test_students_are_trained_once_and_listed(outputs):
     assert {r["teacher"] for r in rows if r["method"] not in ("independent", "label_smoothing")} == {"vgg16"}
     assert all(0 <= float(r["top1_acc"]) <= 100 and float(r["train_seconds"]) > 0 for r in rows)
     cached = sorted(p.name for p in (outputs / "checkpoints" / "cifar10-smoke").glob("student_*.pt"))
-    # 7 students from vgg16, 3 from the colour teacher, 1 KD student from vgg19 -- none twice
-    assert len(cached) == 11 and "student_kd_vgg19_seed0.pt" in cached
-    assert "student_dkd_beta1_vgg16_seed0.pt" in cached
+    # 5 methods + 6 DKD candidates from vgg16, 3 from the colour teacher, 1 KD student from vgg19
+    # -- none twice (dkd_tuned is one of the candidates, not a checkpoint of its own)
+    assert len(cached) == 5 + len(DKD_GRID) + 3 + 1 and "student_kd_vgg19_seed0.pt" in cached
+    assert {f"student_{name}_vgg16_seed0.pt" for name in DKD_GRID} <= set(cached)
+
+
+def test_dkd_tuned_is_the_candidate_best_on_validation(outputs):
+    tuning = read_rows(folder(outputs) / "dkd_tuning.csv")
+    assert [r["candidate"] for r in tuning] == list(DKD_GRID)
+    assert [r["beta"] for r in tuning][:4] == ["8.0", "1.0", "2.0", "4.0"]
+    selected = [r for r in tuning if r["selected"] == "True"]
+    assert len(selected) == 1
+    assert float(selected[0]["val_top1_acc"]) == max(float(r["val_top1_acc"]) for r in tuning)
+    tuned = [r for r in read_rows(folder(outputs) / "students.csv") if r["method"] == TUNED_DKD]
+    assert tuned[0]["selected_settings"] == selected[0]["candidate"]
+    assert tuned[0]["top1_acc"] == selected[0]["top1_acc"]
 
 
 def test_alignment_and_teacher_size_rows(outputs):
