@@ -78,4 +78,16 @@ for step in 01_students:students.csv 02_alignment:alignment.csv 03_gradcam:gradc
         "$PYTHON" "distillation/$script.py" "${ARGS[@]}" "${extra[@]}"
 done
 
+# Synthesis: the techniques composed, every model on one accuracy/size/latency chart, the report.
+stage combined/01_pipelines "$OUT/combined/pipelines.csv" "$PYTHON" combined/01_pipelines.py "${ARGS[@]}"
+stage combined/02_pareto "$OUT/combined/pareto_points.csv" "$PYTHON" combined/02_pareto.py "${ARGS[@]}"
+
+# The report is rebuilt every time (seconds): tables and figures from the results above, the PDF
+# where LaTeX is installed (otherwise it says how to install it and the run still succeeds).
+echo "[run_all] === report ==="
+if ! "$PYTHON" report/build.py --profile "$PROFILE" --dataset "$DATASET"; then
+    echo "[run_all] FAILED at stage 'report': see the problems listed above" >&2
+    exit 1
+fi
+
 echo "[run_all] all stages done in $((SECONDS - START)) s; outputs in $OUT"

@@ -36,15 +36,15 @@ def plot_cam_grid(images: torch.Tensor, cams: dict[str, np.ndarray], labels: lis
     for i in range(n):
         img = images[i].permute(1, 2, 0).cpu().numpy()
         axes[i, 0].imshow(img)
-        axes[i, 0].set_ylabel(labels[i], fontsize=6)
+        axes[i, 0].set_ylabel(labels[i], fontsize=9)
         for j, name in enumerate(names, start=1):
             axes[i, j].imshow(img)
             axes[i, j].imshow(cams[name][i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
             if i == 0:
-                axes[i, j].set_title(name, fontsize=7)
+                axes[i, j].set_title(name, fontsize=10)
         for ax in axes[i]:
             ax.set_xticks([])
             ax.set_yticks([])
-    axes[0, 0].set_title("image", fontsize=7)
+    axes[0, 0].set_title("image", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)

@@ -160,8 +160,15 @@ def distillation_block(run: str) -> str:
                  **{k: alignment.get(r["method"], {}).get(k, "") for k in ("kl_to_teacher", "top1_agreement", "prob_cosine")}}
                 for r in students]
         parts.append(f"Students (`results/{run}/distillation/students.csv`, `alignment.csv`; test split):\n\n"
-                     + markdown_table(rows, ["method", "teacher", "seed", "epochs", "top1_acc", "gain_over_S_I",
-                                             "kl_to_teacher", "top1_agreement", "prob_cosine", "train_seconds"]))
+                     + markdown_table(rows, ["method", "selected_settings", "teacher", "seed", "epochs", "top1_acc",
+                                             "gain_over_S_I", "kl_to_teacher", "top1_agreement", "prob_cosine",
+                                             "train_seconds"]))
+    tuning = read_rows(folder / "dkd_tuning.csv")
+    if tuning:
+        parts.append("DKD candidates (`dkd_tuning.csv`; `dkd_tuned` is the one with the best validation top-1, "
+                     "test top-1 is never used to choose):\n\n"
+                     + markdown_table(tuning, ["candidate", "alpha", "beta", "warmup_fraction", "val_top1_acc",
+                                               "top1_acc", "diverged", "selected", "train_seconds"]))
     cams = read_rows(folder / "gradcam_localization_summary.csv")
     if cams:
         parts.append("Grad-CAM agreement with the teacher (`gradcam_localization_summary.csv`):\n\n"
@@ -176,6 +183,44 @@ def distillation_block(run: str) -> str:
                      + markdown_table(sizes, ["teacher", "teacher_params", "teacher_top1", "student_top1",
                                               "kl_to_teacher", "agreement"]))
     return "\n".join(parts) or f"_No distillation results under `results/{run}/distillation/` yet._\n"
+
+
+def combined_block(run: str) -> str:
+    """The combined pipelines and the Pareto-front models of ``results/<run>/combined/``."""
+    folder = results_root() / run / "combined"
+    parts = []
+    pipelines = read_rows(folder / "pipelines.csv")
+    if pipelines:
+        parts.append(f"Pipelines (`results/{run}/combined/pipelines.csv`; test top-1, real file sizes, batch-256 "
+                     "latency under torch.compile, blank for simulated formats):\n\n"
+                     + markdown_table(pipelines, ["pipeline", "stage", "step", "top1_acc", "size_bytes", "size_format",
+                                                  "weight_sparsity", "latency_ms", "simulated"]))
+    points = read_rows(folder / "pareto_points.csv")
+    front = [p for p in points if p["on_size_front"] == "yes"]
+    if front:
+        parts.append(f"Models on the accuracy-vs-size Pareto front over all {len(points)} models of the study "
+                     "(`pareto_points.csv`, figure `pareto.png`):\n\n"
+                     + markdown_table(sorted(front, key=lambda p: int(p["size_bytes"])),
+                                      ["family", "model", "top1_acc", "size_bytes", "latency_ms", "simulated"]))
+    return "\n".join(parts) or f"_No combined results under `results/{run}/combined/` yet._\n"
+
+
+def key_results_block(run: str) -> str:
+    """One line per headline model of ``results/<run>/``: the fp32 baseline, the best model of
+    each family by test top-1 and the smallest within 1 point of the baseline (from pareto_points.csv)."""
+    points = read_rows(results_root() / run / "combined" / "pareto_points.csv")
+    if not points:
+        return f"_No `results/{run}/combined/pareto_points.csv` yet (run `combined/02_pareto.py`)._\n"
+    base = next(p for p in points if p["family"] == "baseline" and p["model"] == "VGG-11")
+    rows = [{"what": "VGG-11 fp32 baseline", **base}]
+    for family in dict.fromkeys(p["family"] for p in points if p["family"] != "baseline"):
+        group = [p for p in points if p["family"] == family]
+        rows.append({"what": f"best {family}", **max(group, key=lambda p: float(p["top1_acc"]))})
+    close = [p for p in points if float(p["top1_acc"]) >= float(base["top1_acc"]) - 1.0]
+    rows.append({"what": "smallest within 1 point of VGG-11", **min(close, key=lambda p: int(p["size_bytes"]))})
+    return (f"From `results/{run}/combined/pareto_points.csv` (test top-1; bytes of real files; latency at "
+            "batch 256 under torch.compile, blank where no real kernel ran):\n\n"
+            + markdown_table(rows, ["what", "model", "top1_acc", "size_bytes", "latency_ms", "simulated"]))
 
 
 def _script_of(command: str) -> str:
@@ -233,6 +278,8 @@ def main(argv: list[str] | None = None) -> None:
                                        "pruning-cifar10-cpu": pruning_block("cifar10-cpu"),
                                        "quantization-cifar10-cpu": quantization_block("cifar10-cpu"),
                                        "distillation-cifar10-cpu": distillation_block("cifar10-cpu"),
+                                       "combined-cifar10-cpu": combined_block("cifar10-cpu"),
+                                       "key-results-cifar10-cpu": key_results_block("cifar10-cpu"),
                                        "costs-cifar10-cpu": costs_block("cifar10-cpu")})
     with atomic_path(readme) as tmp:
         tmp.write_text(text)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from common.measure import saved_size_bytes
+from pruning.methods import pack_bitmask, unpack_bitmask
 from quantization.quantizers import (QuantSpec, dequantize_weight, pack_codes, quantize_weight,
                                      storage_bits, unpack_codes)
 
@@ -31,8 +32,12 @@ def _plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def encode(model: nn.Module, config: dict[str, QuantSpec]) -> dict:
-    """The storable dict of ``model`` with the layers in ``config`` quantized (see module doc)."""
+def encode(model: nn.Module, config: dict[str, QuantSpec], sparse: bool = False) -> dict:
+    """The storable dict of ``model`` with the layers in ``config`` quantized (see module doc).
+
+    ``sparse``: integer layers keep a bitmask of their non-zero codes (1 bit per weight) and
+    pack only those codes, for pruned models (a zero weight has code 0: zero point 0).
+    """
     state = _plain_state(model)
     layers, rest = {}, {}
     for name, spec in config.items():
@@ -41,6 +46,11 @@ def encode(model: nn.Module, config: dict[str, QuantSpec]) -> dict:
         entry = {"spec": spec.__dict__, "shape": list(weight.shape)}
         if spec.is_float:
             entry["weight"] = codes
+        elif sparse and spec.dtype == "int":
+            nonzero = codes != 0
+            entry["bitmask"] = pack_bitmask(nonzero)
+            entry["codes"] = pack_codes(codes[nonzero], spec.bits)
+            entry["scale"] = scale.half()
         else:
             entry["codes"] = pack_codes(codes, spec.bits)
             entry["scale"] = scale.half()
@@ -59,16 +69,22 @@ def decode(stored: dict) -> dict[str, torch.Tensor]:
         if spec.is_float:
             state[f"{name}.weight"] = entry["weight"].float()
             continue
-        codes = unpack_codes(entry["codes"], spec.bits, shape.numel(), signed=spec.dtype == "int")
+        if "bitmask" in entry:  # sparse: only the non-zero codes were packed
+            nonzero = unpack_bitmask(entry["bitmask"], shape.numel())
+            codes = torch.zeros(shape.numel(), dtype=torch.int16)
+            codes[nonzero] = unpack_codes(entry["codes"], spec.bits, int(nonzero.sum()), signed=True)
+        else:
+            codes = unpack_codes(entry["codes"], spec.bits, shape.numel(), signed=spec.dtype == "int")
         codes = codes.view(shape).to(torch.int8 if spec.dtype == "int" else torch.uint8)
         state[f"{name}.weight"] = dequantize_weight(codes, entry["scale"].float(), spec)
     return state
 
 
 def save_weight_quantized(model: nn.Module, config: dict[str, QuantSpec],
-                          path: str | os.PathLike) -> int:
-    """Write ``model`` with ``config``'s layers quantized to ``path``; returns the file's bytes."""
-    return saved_size_bytes(encode(model, config), path)
+                          path: str | os.PathLike, sparse: bool = False) -> int:
+    """Write ``model`` with ``config``'s layers quantized (``encode``) to ``path``; returns the
+    file's bytes."""
+    return saved_size_bytes(encode(model, config, sparse), path)
 
 
 def load_weight_quantized(path: str | os.PathLike) -> dict[str, torch.Tensor]:

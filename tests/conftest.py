@@ -7,6 +7,7 @@ the downloaded datasets.
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import pickle
 from pathlib import Path
@@ -107,3 +108,19 @@ def run_smoke_scripts(tmp: Path, cifar_root: Path, task: str, scripts: list[tupl
 def smoke_scripts():
     """``run_smoke_scripts``, for module-scoped fixtures that run a task's scripts once."""
     return run_smoke_scripts
+
+
+def _write_csv(path: Path, rows: list[dict]) -> Path:
+    """Write ``rows`` (dicts with the same keys) as a CSV at ``path`` (folders created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def write_csv():
+    """A function writing hand-made rows as a results CSV, for tests of code that reads them."""
+    return _write_csv

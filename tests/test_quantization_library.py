@@ -92,6 +92,25 @@ def test_quantized_file_decodes_to_the_evaluated_weights(tmp_path):
     assert set(decode(encode(model, config))) == {k for k in model.state_dict() if "num_batches" not in k}
 
 
+def test_sparse_file_stores_only_non_zero_codes(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("vgg11", 10, 0.25)
+    layers = quantizable_layers(model)
+    with torch.no_grad():
+        for layer in layers.values():   # 70% zeros, as after unstructured pruning
+            layer.weight.mul_((torch.rand_like(layer.weight) > 0.7).float())
+    config = {name: QuantSpec(8) for name in layers}
+    dense = save_weight_quantized(model, config, tmp_path / "dense.pt")
+    sparse = save_weight_quantized(model, config, tmp_path / "sparse.pt", sparse=True)
+    state = load_weight_quantized(tmp_path / "sparse.pt")
+    for name, spec in config.items():     # the same weights come back, zeros included
+        assert torch.equal(state[f"{name}.weight"], load_weight_quantized(tmp_path / "dense.pt")[f"{name}.weight"])
+        assert (state[f"{name}.weight"][layers[name].weight == 0] == 0).all()
+    weights = sum(layer.weight.numel() for layer in layers.values())
+    # 8 bits per non-zero (~30%) + 1 bit per weight instead of 8 bits per weight
+    assert dense - sparse == pytest.approx(weights * (1 - 0.3 - 1 / 8), rel=0.05)
+
+
 def test_low_bit_files_are_smaller():
     torch.manual_seed(0)
     model = build_model("vgg11", 10, 0.25)

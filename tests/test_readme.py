@@ -28,3 +28,23 @@ def test_results_block_reads_the_baselines_csv(tmp_path, monkeypatch):
 def test_profiles_block_lists_every_profile():
     block = readme.profiles_block()
     assert all(f"| {name} |" in block for name in ("smoke", "cpu", "full"))
+
+
+def test_key_results_pick_the_best_of_each_family_and_the_smallest_close_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
+    assert "No `results" in readme.key_results_block("cifar10-cpu")
+    points = [{"family": "baseline", "model": "VGG-11", "top1_acc": 80.0, "size_bytes": 100, "latency_ms": 5,
+               "simulated": "no", "on_size_front": "no"},
+              {"family": "quantized", "model": "int8", "top1_acc": 79.5, "size_bytes": 25, "latency_ms": 4,
+               "simulated": "no", "on_size_front": "yes"},
+              {"family": "quantized", "model": "int2", "top1_acc": 40.0, "size_bytes": 7, "latency_ms": "",
+               "simulated": "yes", "on_size_front": "yes"},
+              {"family": "distilled", "model": "kd", "top1_acc": 81.0, "size_bytes": 100, "latency_ms": 5,
+               "simulated": "no", "on_size_front": "yes"}]
+    write_results(points, tmp_path / "cifar10-cpu" / "combined" / "pareto_points.csv",
+                  {"dataset": "cifar10", "profile": "cpu"})
+    block = readme.key_results_block("cifar10-cpu")
+    assert "| VGG-11 fp32 baseline | VGG-11 | 80.0 | 100 | 5 | no |" in block
+    assert "| best quantized | int8 | 79.5 |" in block and "| best distilled | kd | 81.0 |" in block
+    assert "| smallest within 1 point of VGG-11 | int8 | 79.5 | 25 |" in block
+    assert "| int2 | 40.0 | 7 |" in readme.combined_block("cifar10-cpu")   # on the size front

@@ -1,6 +1,7 @@
 """Smoke runs of the entry points, as a user runs them, on the tiny fixture dataset."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,7 +62,13 @@ def test_run_all_smoke_runs_skips_and_reports_failures(cifar_root, tmp_path):
     env = {"PROFILE": "smoke", "DATASET": "cifar10", "CIFAR_DIR": str(cifar_root)}
     first = run(["./run_all.sh"], env, tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert (tmp_path / "results" / "cifar10-smoke" / "baselines" / "baselines.csv").exists()
+    out = tmp_path / "results" / "cifar10-smoke"
+    assert (out / "baselines" / "baselines.csv").exists()
+    assert (out / "combined" / "pipelines.csv").exists() and (out / "combined" / "pareto.png").exists()
+    if shutil.which("pdflatex"):   # CI installs texlive: the report really builds from smoke results
+        assert (out / "report.pdf").stat().st_size > 100_000, first.stdout[-3000:]
+    else:
+        assert "LaTeX is not installed" in first.stdout
     again = run(["./run_all.sh"], env, tmp_path)
     assert again.returncode == 0 and "skip baselines" in again.stdout
     broken = run(["./run_all.sh"], {**env, "DATASET": "cifar100", "CIFAR_DIR": str(tmp_path / "nowhere")},

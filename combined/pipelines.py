@@ -1,0 +1,180 @@
+"""Combined compression: the study's techniques composed on one model, every stage measured.
+
+A pipeline is a list of steps; each step takes the previous stage's model and returns the next
+``Stage``. Every stage is measured the same way (``stage_row``): top-1 on the test split, the
+bytes of a real file in the format a deployment would use, and batch-256 latency under
+``torch.compile`` where a real kernel runs the format (simulated formats get no latency).
+
+The pipelines:
+- ``kd_prune_int8``: KD student -> 70% unstructured magnitude pruning (the per-layer ratios the
+  pruning study chose for the VGG-11 baseline on validation) + fine-tune -> int8 PTQ (torchao
+  PT2E). Files: fp32 state_dict, bitmask + non-zero fp32 values, bitmask + non-zero int8 codes.
+- ``structured_int8_qat``: the pruning study's 70% channel-pruned VGG-11 -> int8 QAT (PT2E).
+- ``kd_int4_qat``: KD student -> W4A4 PTQ -> W4A4 QAT (simulated: no int4 conv kernel on CPU).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from common.baselines import get_baseline
+from common.checkpoints import checkpoint_path
+from common.cli import RunContext
+from common.measure import saved_size_bytes
+from common.models import VGG
+from distillation.study import get_teacher, study_student
+from pruning.methods import overall_sparsity, to_bitmask_state
+from pruning.study import UNSTRUCTURED, get_structured_final, prune_unstructured_and_finetune, ratio_rule
+from quantization.fake_quant import uniform_config
+from quantization.formats import simulated_schemes
+from quantization.pt2e import convert_int8, prepare_int8_qat, quantize_int8_pt2e
+from quantization.quantizers import QuantSpec
+from quantization.storage import save_weight_quantized
+from quantization.study import calibration_batches, latency_batch, latency_row, qat_finetune, quantized_copy
+
+TASK = "combined"
+UNSTRUCTURED_TARGET = 0.7
+
+
+@dataclass
+class Stage:
+    """One model of a pipeline. ``weights`` is the eager model whose weights are stored (for
+    int8 PT2E stages, the float model holding the same weights as the converted graph);
+    ``runner`` is what is evaluated and timed (the converted graph, or ``weights`` itself)."""
+
+    step: str
+    weights: nn.Module
+    runner: nn.Module
+    size_bytes: int
+    size_format: str
+    simulated: bool
+
+
+def _file(ctx: RunContext, name: str):
+    folder = checkpoint_path(ctx.dataset, ctx.profile.name, "combined").with_suffix("")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.pt"
+
+
+def _int8_config(model: nn.Module) -> dict[str, QuantSpec]:
+    return uniform_config(model, QuantSpec(8))
+
+
+def fp32_stage(ctx: RunContext, step: str, model: nn.Module, name: str) -> Stage:
+    """A float model as it is: its dense fp32 state_dict on disk."""
+    size = saved_size_bytes(model.state_dict(), _file(ctx, name))
+    return Stage(step, model, model, size, "fp32 state_dict", False)
+
+
+def pruned_stage(ctx: RunContext, model: VGG, name: str) -> Stage:
+    """The KD student pruned to 70% overall sparsity with the pruning study's per-layer ratios
+    (chosen for the baseline VGG-11 on validation) and fine-tuned (profile's finetune_epochs)."""
+    base, base_meta = get_baseline(ctx, "vgg11")
+    rule, _ = ratio_rule(ctx, UNSTRUCTURED, base, base_meta)
+    ratios, _ = rule(UNSTRUCTURED_TARGET)
+    pruned, metrics = prune_unstructured_and_finetune(model, ctx, ratios, desc=name)
+    print(f"[combined] {name}: overall sparsity {metrics['overall_sparsity']:.3f}")
+    size = saved_size_bytes(to_bitmask_state(pruned.state_dict()), _file(ctx, name))
+    return Stage(f"prune {UNSTRUCTURED_TARGET:.0%} unstructured + fine-tune", pruned, pruned, size,
+                 "bitmask + non-zero fp32 values", False)
+
+
+def int8_ptq_stage(ctx: RunContext, model: nn.Module, name: str, sparse: bool) -> Stage:
+    """Static W8A8 PTQ via torchao PT2E (calibrated on training images); stored as int8
+    per-channel codes (bitmask + non-zero codes when ``sparse``) and fp16 BatchNorm."""
+    calibration = calibration_batches(ctx)
+    converted = quantize_int8_pt2e(model, calibration[0], calibration)
+    size = save_weight_quantized(model, _int8_config(model), _file(ctx, name), sparse=sparse)
+    fmt = "bitmask + non-zero int8 codes, fp16 scales/BN" if sparse else "int8 codes, fp16 scales/BN"
+    return Stage("int8 PTQ (PT2E)", model, converted, size, fmt, False)
+
+
+def int8_qat_stage(ctx: RunContext, model: nn.Module, name: str) -> Stage:
+    """W8A8 QAT via PT2E (profile's finetune_epochs), then converted to a real int8 graph. The
+    trained weights are copied back into a float copy of ``model`` (the prepared graph keeps the
+    state_dict names) to write the int8 file."""
+    calibration = calibration_batches(ctx)
+    prepared = prepare_int8_qat(copy.deepcopy(model), calibration[0])
+    qat_finetune(prepared, ctx, ctx.profile.finetune_epochs, desc=name, bf16=False, eval_split=None)
+    trained = copy.deepcopy(model)
+    missing = trained.load_state_dict(prepared.state_dict(), strict=False).missing_keys
+    if missing:
+        raise RuntimeError(f"QAT graph lost weights {missing[:3]}...: cannot write the int8 file")
+    size = save_weight_quantized(trained, _int8_config(trained), _file(ctx, name))
+    return Stage("int8 QAT (PT2E)", trained.eval(), convert_int8(prepared), size,
+                 "int8 codes, fp16 scales/BN", False)
+
+
+def int4_ptq_stage(ctx: RunContext, model: nn.Module, name: str) -> Stage:
+    """W4A4 fake-quant (int4 per-channel weights, int4 activations clipped at p99.99), stored as
+    packed int4 codes; simulated (fp32 arithmetic on rounded values)."""
+    quantized = quantized_copy(model, simulated_schemes(model)["int4"], ctx)
+    size = save_weight_quantized(quantized, uniform_config(quantized, QuantSpec(4)), _file(ctx, name))
+    return Stage("int4 W4A4 PTQ", quantized, quantized, size, "packed int4 codes, fp16 scales/BN", True)
+
+
+def int4_qat_stage(ctx: RunContext, quantized: nn.Module, name: str) -> Stage:
+    """QAT of a W4A4 fake-quant model (``int4_ptq_stage``'s) for the profile's finetune_epochs."""
+    model = copy.deepcopy(quantized)
+    qat_finetune(model, ctx, ctx.profile.finetune_epochs, desc=name, eval_split=None)
+    model.eval()
+    size = save_weight_quantized(model, uniform_config(model, QuantSpec(4)), _file(ctx, name))
+    return Stage("int4 W4A4 QAT", model, model, size, "packed int4 codes, fp16 scales/BN", True)
+
+
+def stage_row(ctx: RunContext, pipeline: str, index: int, stage: Stage, repeats: int) -> dict:
+    """pipelines.csv row of ``stage``: test top-1 (%), real file bytes, latency_ms of batch 256
+    under torch.compile (blank for simulated formats), non-zero fraction of the stored weights."""
+    int8 = not stage.simulated and "int8" in stage.step
+    torch._dynamo.reset()  # int8 graphs are evaluated as they run: lowered by torch.compile
+    top1 = ctx.evaluate(torch.compile(stage.runner) if int8 else stage.runner, "test")["top1_acc"]
+    row = {"pipeline": pipeline, "stage": index, "step": stage.step, "top1_acc": top1,
+           "size_bytes": stage.size_bytes, "size_format": stage.size_format,
+           "weight_sparsity": round(overall_sparsity(stage.weights), 4) if isinstance(stage.weights, VGG)
+           else "", "simulated": "yes" if stage.simulated else "no"}
+    if stage.simulated:
+        row.update(latency_ms="", latency_kernel="none (simulated format)")
+    else:
+        timing = latency_row(stage.runner, latency_batch(ctx), repeats, compiled=True)
+        row.update(timing, latency_kernel="torch.compile (Inductor), " + ("int8 oneDNN" if int8 else "fp32"))
+    print(f"[combined] {pipeline} stage {index} {stage.step}: top-1 {top1:.2f}%, "
+          f"{stage.size_bytes:,} B, latency {row['latency_ms']} ms")
+    return row
+
+
+Step = Callable[[RunContext, nn.Module, str], Stage]
+
+
+def kd_student(ctx: RunContext) -> VGG:
+    """The cached logit-matching (KD) student of the distillation study (trained if missing)."""
+    teacher, teacher_meta = get_teacher(ctx)
+    return study_student(ctx, "kd", teacher, teacher_meta)[0]
+
+
+# Pipeline name -> (start: ctx -> (label, model), the steps applied in order).
+PIPELINES: dict[str, tuple[Callable[[RunContext], tuple[str, nn.Module]], list[Step]]] = {
+    "kd_prune_int8": (lambda c: ("KD student (from VGG-16)", kd_student(c)), [
+        pruned_stage, lambda c, m, n: int8_ptq_stage(c, m, n, sparse=True)]),
+    "structured_int8_qat": (lambda c: ("70% channel-pruned VGG-11", get_structured_final(c)[0]), [
+        int8_qat_stage]),
+    "kd_int4_qat": (lambda c: ("KD student (from VGG-16)", kd_student(c)), [
+        int4_ptq_stage, int4_qat_stage]),
+}
+
+
+def run_pipeline(ctx: RunContext, name: str, repeats: int) -> list[dict]:
+    """Run pipeline ``name`` from its start model and return one row per stage (stage 0 = start)."""
+    start, steps = PIPELINES[name]
+    label, model = start(ctx)
+    stage = fp32_stage(ctx, label, model.eval(), f"{name}_0")
+    rows = [stage_row(ctx, name, 0, stage, repeats)]
+    for index, step in enumerate(steps, 1):
+        stage = step(ctx, stage.weights, f"{name}_{index}")
+        rows.append(stage_row(ctx, name, index, stage, repeats))
+    torch._dynamo.reset()
+    return rows
