@@ -2,7 +2,8 @@
 
 Reads the CSVs of the baselines, pruning, quantization, distillation and combined stages (run
 them first); measures only what no CSV holds: each baseline architecture's fp32 file size and
-batch-256 latency under torch.compile (a distilled student has VGG-11's). Points more than 15
+batch-256 latency under torch.compile (a distilled student has VGG-11's), and the same latency
+of the two cached pruned models (their CSV has eager readings). Points more than 15
 points below the best top-1 stay in the CSV but off the figure.
 
 Writes results/<dataset>-<profile>/combined/pareto_points.csv (family, model, top1_acc,
@@ -15,11 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from combined.pareto import architecture_measurements, collect_points, plot_pareto, with_fronts  # noqa: E402
+from combined.pareto import (baseline_architectures, collect_points, measure_models, plot_pareto,  # noqa: E402
+                             with_fronts)
 from combined.pipelines import TASK  # noqa: E402
 from common.cli import RunContext, add_common_args  # noqa: E402
 from common.data import num_classes  # noqa: E402
 from common.results import write_results  # noqa: E402
+from pruning.study import get_structured_final, get_unstructured_final  # noqa: E402
 
 
 def main(argv=None):
@@ -35,12 +38,12 @@ def main(argv=None):
     if missing:
         sys.exit(f"missing results: {', '.join(missing)} under {results}; run ./run_all.sh "
                  f"(or the scripts that write them) for this profile and dataset first")
-    architectures = architecture_measurements(["vgg11", "vgg16", "vgg19"], num_classes(ctx.dataset),
-                                              ctx.profile.width, args.repeats)
-    points = with_fronts(collect_points(results, architectures))
+    models = {**baseline_architectures(num_classes(ctx.dataset), ctx.profile.width),
+              "unstructured": get_unstructured_final(ctx)[0], "structured": get_structured_final(ctx)[0]}
+    measured = measure_models(models, args.repeats)
+    points = with_fronts(collect_points(results, measured))
     out = ctx.results_dir(TASK)
-    write_results(points, out / "pareto_points.csv",
-                  ctx.provenance(architectures=architectures, latency_repeats=args.repeats))
+    write_results(points, out / "pareto_points.csv", ctx.provenance(measured=measured, latency_repeats=args.repeats))
     plot_pareto(points, out / "pareto.png", f"Every model of the study ({ctx.dataset}, {ctx.profile.name} profile)")
 
 

@@ -3,10 +3,11 @@
 Points are read from the task CSVs (nothing re-evaluated): baselines, the pruned models, the
 quantized formats and mixed-precision configurations, every distilled student, every stage of
 the combined pipelines. Baselines and students carry no size or latency of their own in their
-CSVs, so ``architecture_measurements`` measures each architecture once (a real state_dict file,
-batch-256 latency under torch.compile); a student has its architecture's (VGG-11's) numbers.
-Latency is plotted only where it was measured under torch.compile at batch 256 with a real
-kernel, so the latency panel compares like with like.
+CSVs, so ``measure_models`` measures each architecture once (a real state_dict file, batch-256
+latency under torch.compile); a student has its architecture's (VGG-11's) numbers. The pruned
+models' CSV holds eager latencies only, so they are timed here the same way. Latency is plotted
+only where it was measured under torch.compile at batch 256 with a real kernel, so the latency
+panel compares like with like.
 """
 
 from __future__ import annotations
@@ -27,16 +28,20 @@ COMPILED_BATCH = 256
 PLOTTED_WITHIN = 15.0    # points further below the best top-1 (diverged, 2-bit) stay in the CSV only
 
 
-def architecture_measurements(names: list[str], classes: int, width: float, repeats: int = 10) -> dict:
+def baseline_architectures(classes: int, width: float) -> dict[str, torch.nn.Module]:
+    """Freshly built VGG-11/16/19 (their file size and dense latency do not depend on the weights)."""
+    return {name: build_model(name, classes, width) for name in ("vgg11", "vgg16", "vgg19")}
+
+
+def measure_models(models: dict[str, torch.nn.Module], repeats: int = 10) -> dict:
     """name -> {size_bytes of its fp32 state_dict file, latency_ms at batch 256 under
-    torch.compile (fp32, channels_last, this machine's threads)} for freshly built VGGs (neither
-    depends on the weights' values)."""
+    torch.compile (fp32, channels_last, this machine's threads)}."""
     out = {}
     example = torch.randn(COMPILED_BATCH, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
-            model = build_model(name, classes, width).eval().to(memory_format=torch.channels_last)
-            size = saved_size_bytes(model.state_dict(), Path(tmp) / f"{name}.pt")
+        for name, model in models.items():
+            model = model.cpu().eval().to(memory_format=torch.channels_last)
+            size = saved_size_bytes(model.state_dict(), Path(tmp) / f"{name.replace(' ', '_')}.pt")
             torch._dynamo.reset()
             latency = measure_latency(torch.compile(model), example, warmup=3, repeats=repeats)
             out[name] = {"size_bytes": size, "latency_ms": round(latency["latency_ms"], 3)}
@@ -54,26 +59,30 @@ def _compiled(row: dict) -> bool:
             and int(row.get("latency_batch", 0)) == COMPILED_BATCH)
 
 
-def collect_points(results: Path, architectures: dict) -> list[dict]:
+def collect_points(results: Path, measured: dict) -> list[dict]:
     """One dict per model (family, model, top1_acc, size_bytes, latency_ms or '', simulated,
-    source CSV) from ``results/<dataset>-<profile>/`` and ``architecture_measurements``."""
+    source CSV) from ``results/<dataset>-<profile>/`` and ``measure_models``' readings (keys
+    vgg11/vgg16/vgg19, and 'unstructured'/'structured' for the pruned models when measured)."""
     points = []
     for r in read_rows(results / "baselines" / "baselines.csv"):
-        arch = architectures[r["model"]]
+        arch = measured[r["model"]]
         points.append(_point("baseline", r["model"].upper().replace("VGG", "VGG-"), r["top1_acc"],
                              arch["size_bytes"], arch["latency_ms"], "baselines.csv + measured here"))
     for r in read_rows(results / "pruning" / "pruned_models.csv"):
         if r["model"] != "original" and int(r["batch_size"]) == COMPILED_BATCH:
+            latency = measured.get(r["model"], {}).get("latency_ms", "")
             points.append(_point("pruned", f"{r['model']} 70%", r["top1_acc"], r["size_bytes_compact"],
-                                 "", "pruned_models.csv (eager latency, not plotted)"))
+                                 latency, "pruned_models.csv + latency measured here"))
     for r in read_rows(results / "quantization" / "ptq.csv"):
         if r["format"] != "fp32":
             points.append(_point("quantized", f"{r['format']} {r['scheme']}", r["top1_acc"], r["size_bytes"],
                                  r["latency_ms"] if _compiled(r) else "", "ptq.csv", r["simulated"]))
     for r in read_rows(results / "quantization" / "mixed_precision.csv"):
+        if r["simulated"] != "yes":    # its fp32 and PT2E int8 reference rows repeat ptq.csv's models
+            continue
         points.append(_point("mixed precision", r["config"], r["top1_acc"], r["size_bytes"], "",
                              "mixed_precision.csv", r["simulated"]))
-    vgg11 = architectures["vgg11"]
+    vgg11 = measured["vgg11"]
     for r in read_rows(results / "distillation" / "students.csv"):
         points.append(_point("distilled", f"student {r['method']} ({r['teacher']})", r["top1_acc"],
                              vgg11["size_bytes"], vgg11["latency_ms"], "students.csv + VGG-11 measured here"))

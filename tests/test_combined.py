@@ -66,16 +66,18 @@ def test_collect_points_reads_every_results_file(tmp_path, write_csv):
          "kernel": "int8 via torch.compile", "latency_ms": 5, "latency_batch": 256},
         {"format": "bf16", "scheme": "cast", "top1_acc": 80, "size_bytes": 50, "simulated": "no",
          "kernel": "bf16 conv, eager", "latency_ms": 3, "latency_batch": 256}])
-    write(tmp_path / "quantization/mixed_precision.csv", [{"config": "u4", "top1_acc": 60, "size_bytes": 5,
-                                                            "simulated": "yes"}])
+    write(tmp_path / "quantization/mixed_precision.csv", [
+        {"config": "u4", "top1_acc": 60, "size_bytes": 5, "simulated": "yes"},
+        {"config": "fp32", "top1_acc": 80, "size_bytes": 100, "simulated": "no"}])   # a reference row, left out
     write(tmp_path / "distillation/students.csv", [{"method": "kd", "teacher": "vgg16", "top1_acc": 81}])
     write(tmp_path / "combined/pipelines.csv", [
         {"pipeline": "p", "stage": s, "step": f"s{s}", "top1_acc": 80, "size_bytes": 10, "latency_ms": "",
          "simulated": "yes"} for s in (0, 1)])
-    points = with_fronts(collect_points(tmp_path, {"vgg11": {"size_bytes": 100, "latency_ms": 7.0}}))
+    points = with_fronts(collect_points(tmp_path, {"vgg11": {"size_bytes": 100, "latency_ms": 7.0},
+                                                   "structured": {"size_bytes": 60, "latency_ms": 3.0}}))
     assert [p["family"] for p in points] == ["baseline", "pruned", "quantized", "quantized", "mixed precision",
                                              "distilled", "combined"]
     # only compiled latencies count; the student has its architecture's size and latency
-    assert [p["latency_ms"] for p in points] == [7.0, "", "5", "", "", 7.0, ""]
+    assert [p["latency_ms"] for p in points] == [7.0, 3.0, "5", "", "", 7.0, ""]
     assert points[5]["size_bytes"] == 100
     assert [p["on_size_front"] for p in points] == ["no", "no", "no", "no", "yes", "yes", "yes"]
