@@ -47,4 +47,5 @@ def test_key_results_pick_the_best_of_each_family_and_the_smallest_close_one(tmp
     assert "| VGG-11 fp32 baseline | VGG-11 | 80.0 | 100 | 5 | no |" in block
     assert "| best quantized | int8 | 79.5 |" in block and "| best distilled | kd | 81.0 |" in block
     assert "| smallest within 1 point of VGG-11 | int8 | 79.5 | 25 |" in block
+    assert "| smallest within 1 point, not simulated | int8 | 79.5 | 25 |" in block
     assert "| int2 | 40.0 | 7 |" in readme.combined_block("cifar10-cpu")   # on the size front
