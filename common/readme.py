@@ -155,14 +155,21 @@ def distillation_block(run: str) -> str:
     students = read_rows(folder / "students.csv")
     alignment = {r["method"]: r for r in read_rows(folder / "alignment.csv")}
     if students:
-        independent = next((float(r["top1_acc"]) for r in students if r["method"] == "independent"), None)
-        rows = [{**r, "gain_over_S_I": "" if independent is None else f"{float(r['top1_acc']) - independent:+.2f}",
-                 **{k: alignment.get(r["method"], {}).get(k, "") for k in ("kl_to_teacher", "top1_agreement", "prob_cosine")}}
+        independent = {r["seed"]: float(r["top1_acc"]) for r in students if r["method"] == "independent"}
+        first_seed = students[0]["seed"]   # alignment.csv measures the students of the first seed
+        rows = [{**r, "gain_over_S_I": "" if r["seed"] not in independent
+                 else f"{float(r['top1_acc']) - independent[r['seed']]:+.2f}",
+                 **{k: alignment.get(r["method"], {}).get(k, "") if r["seed"] == first_seed else ""
+                    for k in ("kl_to_teacher", "top1_agreement", "prob_cosine")}}
                 for r in students]
         parts.append(f"Students (`results/{run}/distillation/students.csv`, `alignment.csv`; test split):\n\n"
                      + markdown_table(rows, ["method", "selected_settings", "teacher", "seed", "epochs", "top1_acc",
                                              "gain_over_S_I", "kl_to_teacher", "top1_agreement", "prob_cosine",
                                              "train_seconds"]))
+    summary = read_rows(folder / "students_summary.csv")
+    if summary:
+        parts.append("Over seeds (`students_summary.csv`; sample standard deviation):\n\n"
+                     + markdown_table(summary, ["method", "teacher", "seeds", "top1_mean", "top1_std"]))
     tuning = read_rows(folder / "dkd_tuning.csv")
     if tuning:
         parts.append("DKD candidates (`dkd_tuning.csv`; `dkd_tuned` is the one with the best validation top-1, "
