@@ -41,8 +41,8 @@ PROFILES: dict[str, Profile] = {
         epochs=1, batch_size=64, lr=0.05, weight_decay=5e-4,
         finetune_epochs=1, student_epochs=1,
     ),
-    # A real study on a 2-core CPU: half-width VGGs on the whole dataset. Calibrated so that all
-    # three task studies fit in about three hours (see README, "Profiles").
+    # A real study on a 2-core CPU: half-width VGGs on the whole dataset. Calibrated so that each
+    # task study fits in an hour or two (see README, "Profiles", for measured costs).
     "cpu": Profile(
         name="cpu", width=0.5, train_images=None, val_images=5000, test_images=None,
         epochs=15, batch_size=128, lr=0.1, weight_decay=5e-4,

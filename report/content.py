@@ -32,6 +32,11 @@ def _ms(key: str = "latency_ms", header: str = "latency (ms)") -> Column:
     return Column(key, header, _num(1), "r")
 
 
+def _pm(mean: str, std: str, header: str, digits: int = 3) -> Column:
+    """A right-aligned 'mean $\\pm$ std' column of two row keys."""
+    return Column(lambda r: f"{float(r[mean]):.{digits}f} $\\pm$ {float(r[std]):.{digits}f}", header, str, "r")
+
+
 def _rows(results: Path, relative: str) -> list[dict]:
     return read_rows(results / relative)
 
@@ -120,8 +125,8 @@ def gradcam_pruning(results: Path) -> str:
         return _cam_summary(rows, keys), [
             Column("model", "model"), Column("images", "images", _num(0), "r"),
             Column("correct", "correct (\\%)", _num(1), "r"),
-            Column(lambda r: f"{r[keys[0] + '_mean']:.3f} $\\pm$ {r[keys[0] + '_std']:.3f}", "Pearson", align="r", fmt=str),
-            Column(lambda r: f"{r[keys[1] + '_mean']:.3f} $\\pm$ {r[keys[1] + '_std']:.3f}", "top-20\\% IoU", align="r", fmt=str)]
+            _pm(f"{keys[0]}_mean", f"{keys[0]}_std", "Pearson"),
+            _pm(f"{keys[1]}_mean", f"{keys[1]}_std", "top-20\\% IoU")]
     return _tex(results, "pruning/gradcam_pruning.csv",
                 "Grad-CAM agreement of the pruned models with the original on seeded test images "
                 "(mean $\\pm$ std over images).", "tab:gradcam-pruning", build)
@@ -221,9 +226,8 @@ def students(results: Path) -> str:
         out = [{**m, **{k: v for k, v in align.get(m["method"], {}).items() if k in (
             "kl_to_teacher", "top1_agreement", "prob_cosine")},
                 "gain": m["top1_mean"] - independent if independent is not None else ""} for m in methods]
-        top1 = (Column(lambda m: f"{m['top1_mean']:.2f} $\\pm$ {m['top1_std']:.2f}", "top-1 (\\%)", str, "r")
-                if several else acc("top1_mean"))
-        return out, [Column(lambda r: r["method"] + (f" ({r['selected_settings']})" if r.get("selected_settings") else ""),
+        top1 = _pm("top1_mean", "top1_std", "top-1 (\\%)", 2) if several else acc("top1_mean")
+        return out, [Column(lambda r: r["method"] + (f" ({r['selected_settings']})" if r["selected_settings"] else ""),
                             "student"),
                      Column("seeds", "seeds", _num(0), "r"), top1,
                      Column("gain", "vs S$_I$", lambda v: fmt_number(v, 2), "r"),
@@ -247,18 +251,17 @@ def dkd_tuning(results: Path) -> str:
                       acc("val_top1_acc", "val"), acc("top1_acc", "test"),
                       Column("diverged", "diverged"), Column("selected", "selected")]
     return _tex(results, "distillation/dkd_tuning.csv",
-                "DKD candidates (temperature 4; warm-up as a fraction of training steps); the selected "
-                "one has the best validation top-1. Test top-1 is reported, never used to choose.",
+                "DKD candidates, first seed (temperature 4; warm-up as a fraction of training steps); the "
+                "selected one has the best validation top-1 and trains the other seeds. Test top-1 is "
+                "reported, never used to choose.",
                 "tab:dkd", build)
 
 
 def gradcam_students(results: Path) -> str:
     def build(rows):
         return rows, [Column("model", "model"),
-                      Column(lambda r: f"{float(r['cam_pearson_to_teacher_mean']):.3f} $\\pm$ "
-                                       f"{float(r['cam_pearson_to_teacher_std']):.3f}", "Pearson", str, "r"),
-                      Column(lambda r: f"{float(r['cam_top20_iou_to_teacher_mean']):.3f} $\\pm$ "
-                                       f"{float(r['cam_top20_iou_to_teacher_std']):.3f}", "top-20\\% IoU", str, "r")]
+                      _pm("cam_pearson_to_teacher_mean", "cam_pearson_to_teacher_std", "Pearson"),
+                      _pm("cam_top20_iou_to_teacher_mean", "cam_top20_iou_to_teacher_std", "top-20\\% IoU")]
     return _tex(results, "distillation/gradcam_localization_summary.csv",
                 "Grad-CAM agreement with the teacher's map (true class, last stage) per student, mean "
                 "$\\pm$ std over \\N{gradcam.images} seeded test images.", "tab:gradcam-students", build)
