@@ -8,7 +8,6 @@ kept on the device), the results folder and the provenance of this run.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import torch
 
 from common.data import CifarSplits, DATASETS, load_splits, resolve_data_dir
 from common.profiles import PROFILES, Profile, get_profile
-from common.results import provenance, read_rows, results_dir, write_results
+from common.results import provenance, read_rows, read_sidecar, results_dir, write_results
 from common.training import evaluate
 
 
@@ -94,8 +93,7 @@ class RunContext:
         the same ``settings`` (same grid, same baseline...) and not ``force``; else
         ``compute()``, written with provenance plus ``settings``, and returned."""
         path = self.results_dir(task) / filename
-        sidecar = path.with_suffix(".json")
-        recorded = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+        recorded = read_sidecar(path)
         rows = read_rows(path)
         if rows and not force and all(recorded.get(k) == v for k, v in settings.items()):
             print(f"[cache] {filename}: reusing {path}")

@@ -151,6 +151,12 @@ def write_results(rows: list[dict], csv_path: str | os.PathLike, prov: dict) -> 
     return csv_path
 
 
+def read_sidecar(csv_path: str | os.PathLike) -> dict:
+    """The provenance JSON beside a results CSV ({} if there is none)."""
+    sidecar = Path(csv_path).with_suffix(".json")
+    return json.loads(sidecar.read_text()) if sidecar.exists() else {}
+
+
 def read_rows(csv_path: str | os.PathLike) -> list[dict]:
     """Rows of a results CSV as dicts of strings ([] if the file does not exist)."""
     csv_path = Path(csv_path)

@@ -8,8 +8,13 @@ baseline (trained by the foundation if missing); students are cached in checkpoi
 
 Writes results/<dataset>-<profile>/distillation/students.csv (method, teacher, seed, epochs,
 top1_acc, top5_acc on test, val_top1_acc, train_seconds, selected_settings), dkd_tuning.csv (every
-DKD candidate's settings, validation and test top-1; dkd_tuned is the best on validation) and,
-with several --seeds, students_summary.csv (mean and standard deviation of top-1 per method).
+DKD candidate's settings, validation and test top-1, at --seed; dkd_tuned is the best on
+validation, and that choice trains every seed) and, with several seeds, students_summary.csv (mean
+and standard deviation of top-1 per method).
+
+Seeds can be trained in separate runs: ``--seeds 1 2`` keeps the seed-0 rows of an existing
+students.csv written with the same teacher (same test top-1) and recipe, and reads the DKD choice
+from dkd_tuning.csv instead of retraining the candidates; the provenance names both runs.
 """
 
 import argparse
@@ -22,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from common.cli import RunContext, add_common_args  # noqa: E402
 from common.results import write_results  # noqa: E402
 from distillation.study import (STUDENTS, TASK, TEACHER, TUNED_DKD, get_teacher,  # noqa: E402
-                                seed_summary, student_row, study_student, tune_dkd)
+                                kept_student_rows, recorded_dkd_selection, seed_summary,
+                                student_row, study_student, tune_dkd)
 
 
 def main(argv=None):
@@ -33,24 +39,43 @@ def main(argv=None):
                              "the candidate settings best on validation)")
     parser.add_argument("--teacher", default=TEACHER, help="baseline used as teacher")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
-                        help="student seeds (default: --seed); the full profile reports mean and std")
+                        help="student seeds (default: --seed); rows of other seeds already in "
+                             "students.csv from the same teacher and recipe are kept, so seeds can be "
+                             "trained in separate runs. --seed is the seed DKD's settings are chosen at")
     args = parser.parse_args(argv)
     ctx = RunContext.from_args(args)
+    seeds = args.seeds or [ctx.seed]
     teacher, teacher_meta = get_teacher(ctx, args.teacher)  # one teacher (of --seed) for every seed
+    teacher_prov = {"teacher": args.teacher, "teacher_top1": teacher_meta["test_top1_acc"]}
+
+    dkd_selected = None
+    if TUNED_DKD in args.methods:  # chosen once, on validation at --seed, for every seed
+        dkd_selected = None if ctx.seed in seeds else recorded_dkd_selection(ctx, teacher_meta)
+        if dkd_selected is None:
+            dkd_selected, tuning = tune_dkd(ctx, teacher, teacher_meta)
+            write_results(tuning, ctx.results_dir(TASK) / "dkd_tuning.csv", ctx.provenance(**teacher_prov))
+        else:
+            print(f"[dkd] selection at seed {ctx.seed} read from dkd_tuning.csv: {dkd_selected}")
+
     rows = []
-    for seed in args.seeds or [ctx.seed]:
+    for seed in seeds:
         run = replace(ctx, seed=seed)
         for name in args.methods:
-            rows.append(student_row(study_student(run, name, teacher, teacher_meta,
-                                                  selection_seed=ctx.seed)[1]))
-    prov = ctx.provenance(teacher=args.teacher, teacher_top1=teacher_meta["test_top1_acc"],
-                          seeds=args.seeds or [args.seed])
+            rows.append(student_row(study_student(run, name, teacher, teacher_meta, dkd_selected)[1]))
+    kept, kept_from = kept_student_rows(ctx, teacher_meta, seeds)
+    rows = sorted(kept + rows, key=lambda r: int(r["seed"]))  # stable: method order kept per seed
+    all_seeds = sorted({int(r["seed"]) for r in rows})
+    prov = ctx.provenance(**teacher_prov, seeds=all_seeds, seeds_trained=seeds,
+                          **({"kept_rows_from": {k: kept_from.get(k) for k in
+                                                 ("git_commit", "finished_utc", "seeds", "command")}}
+                             if kept else {}))
     write_results(rows, ctx.results_dir(TASK) / "students.csv", prov)
-    if TUNED_DKD in args.methods:  # the candidates behind dkd_tuned, chosen on validation
-        write_results(tune_dkd(ctx, teacher, teacher_meta)[1], ctx.results_dir(TASK) / "dkd_tuning.csv",
-                      prov)
-    if len(args.seeds or []) > 1:
-        write_results(seed_summary(rows), ctx.results_dir(TASK) / "students_summary.csv", prov)
+    summary = ctx.results_dir(TASK) / "students_summary.csv"
+    if len(all_seeds) > 1:
+        write_results(seed_summary(rows), summary, prov)
+    else:  # one seed: a summary of an earlier, several-seed file would no longer describe students.csv
+        for stale in (summary, summary.with_suffix(".json")):
+            stale.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

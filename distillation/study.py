@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +21,7 @@ from common.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
 from common.cli import RunContext
 from common.data import num_classes
 from common.models import VGG, build_model
-from common.results import device_description, git_commit
+from common.results import device_description, git_commit, read_rows, read_sidecar
 from common.training import Recipe, accuracy_from_logits, fit, predict_logits
 from distillation.methods import METHODS, build_distiller
 from distillation.methods.dkd import DKD
@@ -112,16 +111,15 @@ def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
 
 
 def study_student(ctx: RunContext, name: str, teacher: VGG, teacher_meta: dict,
-                  selection_seed: int | None = None) -> tuple[VGG, dict]:
+                  dkd_selected: str | None = None) -> tuple[VGG, dict]:
     """The student ``name`` of ``STUDENTS`` (from ``teacher`` when its method needs one).
 
-    ``dkd_tuned`` trains the DKD_GRID candidates at ``selection_seed`` (default ctx.seed), picks
-    the one with the best validation top-1 (``tune_dkd``) and returns that candidate's student at
-    ctx.seed, its metadata labelled ``dkd_tuned`` with ``selected`` naming the candidate.
+    ``dkd_tuned`` is the DKD_GRID candidate ``dkd_selected`` at ctx.seed; without one, the
+    candidates are trained (or loaded) at ctx.seed and the best on validation is taken
+    (``tune_dkd``). Its metadata is labelled ``dkd_tuned`` with ``selected`` naming the candidate.
     """
     if name == TUNED_DKD:
-        selection_ctx = ctx if selection_seed in (None, ctx.seed) else replace(ctx, seed=selection_seed)
-        selected, _ = tune_dkd(selection_ctx, teacher, teacher_meta)
+        selected = dkd_selected or tune_dkd(ctx, teacher, teacher_meta)[0]
         student, meta = get_student(ctx, "dkd", teacher, teacher_meta, variant=selected,
                                     **DKD_GRID[selected])
         return student, {**meta, "method": TUNED_DKD, "selected": selected}
@@ -130,6 +128,59 @@ def study_student(ctx: RunContext, name: str, teacher: VGG, teacher_meta: dict,
         teacher, teacher_meta = None, None
     return get_student(ctx, method, teacher, teacher_meta, variant=name if name != method else None,
                        **hparams)
+
+
+def same_teacher(sidecar: dict, teacher_meta: dict) -> bool:
+    """Whether a results file's provenance ``sidecar`` was written with this teacher: same
+    baseline name and the same test top-1 at the 0.01-point resolution of a 10,000-image test
+    split (training is seeded and deterministic on a given device, so a teacher retrained on
+    another machine of the same kind reproduces it; the README's cpu VGG-16 did, to the image)."""
+    recorded = sidecar.get("teacher_top1")
+    return (sidecar.get("teacher") == teacher_meta["architecture"] and recorded is not None
+            and round(float(recorded), 2) == round(float(teacher_meta["test_top1_acc"]), 2))
+
+
+def _grid_settings(name: str) -> dict:
+    """Alpha, beta, temperature and warm-up fraction of the DKD_GRID candidate ``name``."""
+    settings = {k: v for k, v in DKD.__init__.__kwdefaults__.items() if k != "ce_weight"}
+    return {**settings, **DKD_GRID[name]}
+
+
+def recorded_dkd_selection(ctx: RunContext, teacher_meta: dict) -> str | None:
+    """The candidate selected in an existing ``dkd_tuning.csv`` of this run folder, if that file
+    was written at ctx.seed with this teacher, this profile and exactly the current DKD_GRID
+    (names and settings); else None (the grid must then be trained to choose)."""
+    path = ctx.results_dir(TASK) / "dkd_tuning.csv"
+    rows = read_rows(path)
+    sidecar = read_sidecar(path)
+    if not rows or not same_teacher(sidecar, teacher_meta) or sidecar.get("seed") != ctx.seed \
+            or sidecar.get("profile_settings") != ctx.profile.as_dict():
+        return None
+    if [r["candidate"] for r in rows] != list(DKD_GRID) or any(
+            float(r[k]) != float(v) for r in rows for k, v in _grid_settings(r["candidate"]).items()):
+        return None
+    selected = [r["candidate"] for r in rows if r["selected"] == "True"]
+    return selected[0] if len(selected) == 1 else None
+
+
+def kept_student_rows(ctx: RunContext, teacher_meta: dict, seeds: list[int]) -> tuple[list[dict], dict]:
+    """Rows of the existing ``students.csv`` whose seed is not in ``seeds``, so that seeds can be
+    trained in separate runs (as baselines are). Kept only when that file was written with this
+    teacher and profile and the rows used this profile's student epochs; otherwise none are kept
+    and the reason is printed. Returns (rows without dataset/profile columns, the file's
+    provenance)."""
+    path = ctx.results_dir(TASK) / "students.csv"
+    rows, sidecar = read_rows(path), read_sidecar(path)
+    others = [r for r in rows if int(r["seed"]) not in seeds]
+    if not others:
+        return [], {}
+    epochs = str(ctx.profile.student_epochs)
+    if not same_teacher(sidecar, teacher_meta) or sidecar.get("profile_settings") != ctx.profile.as_dict() \
+            or any(r["epochs"] != epochs for r in others):
+        print(f"[students] not keeping the seeds of {path}: another teacher or recipe wrote it")
+        return [], {}
+    print(f"[students] keeping seeds {sorted({int(r['seed']) for r in others})} from {path}")
+    return [{k: v for k, v in r.items() if k not in ("dataset", "profile")} for r in others], sidecar
 
 
 def diverged(meta: dict, classes: int) -> bool:
@@ -148,9 +199,7 @@ def tune_dkd(ctx: RunContext, teacher: VGG, teacher_meta: dict) -> tuple[str, li
     for name, overrides in DKD_GRID.items():
         _, meta = get_student(ctx, "dkd", teacher, teacher_meta,
                               variant=name if name != "dkd" else None, **overrides)
-        settings = {k: v for k, v in DKD.__init__.__kwdefaults__.items() if k != "ce_weight"}
-        settings.update(overrides)
-        rows.append({"candidate": name, **settings, "seed": ctx.seed,
+        rows.append({"candidate": name, **_grid_settings(name), "seed": ctx.seed,
                      "val_top1_acc": round(meta["val_top1_acc"], 2), "top1_acc": meta["test_top1_acc"],
                      "diverged": diverged(meta, num_classes(ctx.dataset)),
                      "train_seconds": round(meta["train_seconds"], 1)})

@@ -1,12 +1,14 @@
 """Every distillation script runs on the smoke profile; the alignment measures on hand-made cases."""
 
+import json
 import math
+import shutil
 
 import pytest
 import torch
 from torch import nn
 
-from common.results import read_rows
+from common.results import read_rows, read_sidecar
 from distillation.study import DKD_GRID, STUDENTS, TUNED_DKD, alignment
 
 
@@ -46,6 +48,31 @@ def test_dkd_tuned_is_the_candidate_best_on_validation(outputs):
     tuned = [r for r in read_rows(folder(outputs) / "students.csv") if r["method"] == TUNED_DKD]
     assert tuned[0]["selected_settings"] == selected[0]["candidate"]
     assert tuned[0]["top1_acc"] == selected[0]["top1_acc"]
+
+
+def test_a_later_seed_keeps_the_earlier_rows_and_the_dkd_choice(outputs, cifar_root, tmp_path, smoke_scripts):
+    shutil.copytree(outputs, tmp_path, dirs_exist_ok=True)  # the module's tree stays as it was
+    smoke_scripts(tmp_path, cifar_root, "distillation",
+                  [("01_students", "--seeds", "1", "--methods", "independent", TUNED_DKD)])
+    students = folder(tmp_path) / "students.csv"
+    rows = read_rows(students)
+    assert [(r["method"], r["seed"]) for r in rows] == \
+        [(m, "0") for m in STUDENTS] + [("independent", "1"), (TUNED_DKD, "1")]
+    selected = next(r["candidate"] for r in read_rows(folder(tmp_path) / "dkd_tuning.csv") if r["selected"] == "True")
+    assert rows[-1]["selected_settings"] == selected
+    # seed 1 trained its two students only: the DKD choice came from dkd_tuning.csv, not a new grid
+    trained = {p.name for p in (tmp_path / "checkpoints" / "cifar10-smoke").glob("student_*_seed1.pt")}
+    assert trained == {"student_independent_none_seed1.pt", f"student_{selected}_vgg16_seed1.pt"}
+    summary = {r["method"]: r for r in read_rows(folder(tmp_path) / "students_summary.csv")}
+    assert summary["independent"]["seeds"] == "2" and summary["kd"]["seeds"] == "1"
+    assert read_sidecar(students)["seeds"] == [0, 1] and read_sidecar(students)["seeds_trained"] == [1]
+
+    # rows written with another teacher are not mixed in
+    sidecar = read_sidecar(students)
+    students.with_suffix(".json").write_text(json.dumps({**sidecar, "teacher_top1": 1.0}))
+    smoke_scripts(tmp_path, cifar_root, "distillation", [("01_students", "--seeds", "1", "--methods", "independent")])
+    assert [(r["method"], r["seed"]) for r in read_rows(students)] == [("independent", "1")]
+    assert not (folder(tmp_path) / "students_summary.csv").exists()  # nor left describing them
 
 
 def test_alignment_and_teacher_size_rows(outputs):
