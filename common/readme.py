@@ -17,10 +17,26 @@ from common.profiles import PROFILES
 from common.results import PROJECT_ROOT, atomic_path, read_rows, results_root
 
 
+def readable(value, digits: int = 4) -> str:
+    """A table cell: a number with more than ``digits`` decimals (a float32 artefact such as
+    85.97999811172485, or a ratio such as 0.0833...) rounded to ``digits`` decimals; the rest as is."""
+    text = str(value)
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    decimals = text.split(".", 1)[1] if "." in text and "e" not in text.lower() else ""
+    if len(decimals) <= digits:
+        return text
+    short = f"{number:.{digits}f}".rstrip("0").rstrip(".")
+    return "0" if short == "-0" else short
+
+
 def markdown_table(rows: list[dict], columns: list[str]) -> str:
-    """A GitHub markdown table of ``columns`` from ``rows`` (missing values left blank)."""
+    """A GitHub markdown table of ``columns`` from ``rows`` (missing values left blank, long
+    decimals rounded by ``readable``)."""
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    return head + "".join("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |\n" for r in rows)
+    return head + "".join("| " + " | ".join(readable(r.get(c, "")) for c in columns) + " |\n" for r in rows)
 
 
 def profiles_block() -> str:
@@ -168,8 +184,10 @@ def distillation_block(run: str) -> str:
                                              "train_seconds"]))
     summary = read_rows(folder / "students_summary.csv")
     if summary:
-        parts.append("Over seeds (`students_summary.csv`; sample standard deviation):\n\n"
-                     + markdown_table(summary, ["method", "teacher", "seeds", "top1_mean", "top1_std"]))
+        parts.append("Over seeds (`students_summary.csv`; sample standard deviation; gain over the same "
+                     "seed's S_I, in points):\n\n"
+                     + markdown_table(summary, ["method", "teacher", "seeds", "top1_mean", "top1_std",
+                                                "gain_mean", "gain_std"]))
     tuning = read_rows(folder / "dkd_tuning.csv")
     if tuning:
         parts.append("DKD candidates (`dkd_tuning.csv`; `dkd_tuned` is the one with the best validation top-1, "
@@ -242,11 +260,24 @@ def _script_of(command: str) -> str:
     return Path(words[1]).stem if len(words) > 1 else command
 
 
+def students_training_seconds(folder: Path) -> float:
+    """Seconds to train every student behind ``<folder>/students.csv`` and ``dkd_tuning.csv``,
+    each checkpoint once: a ``dkd_tuned`` row is the DKD candidate it names, trained for the
+    tuning at that seed."""
+    seconds: dict[tuple[str, str], float] = {}
+    for r in read_rows(folder / "dkd_tuning.csv"):
+        seconds[(r["candidate"], r["seed"])] = float(r["train_seconds"])
+    for r in read_rows(folder / "students.csv"):
+        seconds[(r.get("selected_settings") or r["method"], r["seed"])] = float(r["train_seconds"])
+    return sum(seconds.values())
+
+
 def costs_block(run: str) -> str:
     """Wall time of every script run behind ``results/<run>/`` (from the JSON sidecars; a script
     that writes several files counts once, with its longest time), and the total.
 
-    Baselines count their training time (a cached re-run of the script records only its own time).
+    Baselines and students count their training time (summed from their CSVs), since a re-run
+    that finds them cached, or trains only some seeds, records only its own time.
     """
     folder = results_root() / run
     stages: dict[str, dict] = {}
@@ -257,6 +288,8 @@ def costs_block(run: str) -> str:
         seconds = float(prov.get("wall_seconds", 0))
         if path.parent.name == "baselines":
             seconds = sum(float(r["train_seconds"]) for r in read_rows(path.with_suffix(".csv")))
+        elif path.name in ("students.json", "dkd_tuning.json", "students_summary.json"):
+            seconds = max(seconds, students_training_seconds(path.parent))
         stage = f"{path.parent.name}/{_script_of(prov.get('command', path.stem))}"
         if seconds >= stages.get(stage, {}).get("wall_seconds", -1):
             stages[stage] = {"stage": stage, "wall_seconds": round(seconds), "device": prov.get("device", "")}

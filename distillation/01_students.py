@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from common.cli import RunContext, add_common_args  # noqa: E402
 from common.results import write_results  # noqa: E402
 from distillation.study import (STUDENTS, TASK, TEACHER, TUNED_DKD, get_teacher,  # noqa: E402
-                                kept_student_rows, recorded_dkd_selection, seed_summary,
-                                student_row, study_student, tune_dkd)
+                                kept_student_rows, recorded_dkd_selection, student_row,
+                                study_student, tune_dkd)
+from distillation.summary import seed_summary  # noqa: E402
 
 
 def main(argv=None):
@@ -66,8 +67,9 @@ def main(argv=None):
     rows = sorted(kept + rows, key=lambda r: int(r["seed"]))  # stable: method order kept per seed
     all_seeds = sorted({int(r["seed"]) for r in rows})
     prov = ctx.provenance(**teacher_prov, seeds=all_seeds, seeds_trained=seeds,
-                          **({"kept_rows_from": {k: kept_from.get(k) for k in
-                                                 ("git_commit", "finished_utc", "seeds", "command")}}
+                          **({"kept_rows_from": {k: kept_from.get(k) for k in  # a chain back to each run
+                                                 ("git_commit", "finished_utc", "seeds", "seeds_trained",
+                                                  "command", "kept_rows_from") if k in kept_from}}
                              if kept else {}))
     write_results(rows, ctx.results_dir(TASK) / "students.csv", prov)
     summary = ctx.results_dir(TASK) / "students_summary.csv"

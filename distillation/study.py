@@ -218,18 +218,6 @@ def student_row(meta: dict) -> dict:
             "selected_settings": meta.get("selected", "")}
 
 
-def seed_summary(rows: list[dict]) -> list[dict]:
-    """Per (method, teacher): seeds, mean and standard deviation of test top-1 over seeds."""
-    out = []
-    for method, teacher in dict.fromkeys((r["method"], r["teacher"]) for r in rows):
-        values = [float(r["top1_acc"]) for r in rows if (r["method"], r["teacher"]) == (method, teacher)]
-        mean = sum(values) / len(values)
-        std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
-        out.append({"method": method, "teacher": teacher, "seeds": len(values),
-                    "top1_mean": round(mean, 2), "top1_std": round(std, 2)})
-    return out
-
-
 @torch.inference_mode()
 def alignment(student: nn.Module, teacher: nn.Module, images: torch.Tensor, dataset: str,
               temperature: float = SOFT_TEMPERATURE) -> dict:

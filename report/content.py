@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common.results import read_rows
+from distillation.summary import seed_summary
 from report.latex import (Column, acc, escape, fmt_megabytes, fmt_number, missing_table,
                           table)
 
@@ -34,7 +35,8 @@ def _ms(key: str = "latency_ms", header: str = "latency (ms)") -> Column:
 
 def _pm(mean: str, std: str, header: str, digits: int = 3) -> Column:
     """A right-aligned 'mean $\\pm$ std' column of two row keys."""
-    return Column(lambda r: f"{float(r[mean]):.{digits}f} $\\pm$ {float(r[std]):.{digits}f}", header, str, "r")
+    return Column(lambda r: "" if r.get(mean) in (None, "") else
+                  f"{float(r[mean]):.{digits}f} $\\pm$ {float(r[std]):.{digits}f}", header, str, "r")
 
 
 def _rows(results: Path, relative: str) -> list[dict]:
@@ -203,42 +205,28 @@ def outliers(results: Path) -> str:
 # ----------------------------------------------------------------------------- distillation
 
 
-def per_method(rows: list[dict]) -> list[dict]:
-    """students.csv rows (one per method and seed) -> one row per method, in first-seen order:
-    seeds, top1_mean, top1_std (sample std; 0 for one seed), train_seconds (mean), selected_settings."""
-    out = []
-    for method in dict.fromkeys(r["method"] for r in rows):
-        group = [r for r in rows if r["method"] == method]
-        values = [float(r["top1_acc"]) for r in group]
-        out.append({"method": method, "seeds": len(group), "top1_mean": statistics.fmean(values),
-                    "top1_std": statistics.stdev(values) if len(values) > 1 else 0.0,
-                    "train_seconds": statistics.fmean(float(r["train_seconds"]) for r in group),
-                    "selected_settings": group[0].get("selected_settings", "")})
-    return out
-
-
 def students(results: Path) -> str:
     def build(rows):
         align = {r["method"]: r for r in _rows(results, "distillation/alignment.csv")}
-        methods = per_method(rows)
+        methods = seed_summary(rows)
         several = any(m["seeds"] > 1 for m in methods)
-        independent = next((m["top1_mean"] for m in methods if m["method"] == "independent"), None)
         out = [{**m, **{k: v for k, v in align.get(m["method"], {}).items() if k in (
-            "kl_to_teacher", "top1_agreement", "prob_cosine")},
-                "gain": m["top1_mean"] - independent if independent is not None else ""} for m in methods]
+            "kl_to_teacher", "top1_agreement", "prob_cosine")}} for m in methods]
         top1 = _pm("top1_mean", "top1_std", "top-1 (\\%)", 2) if several else acc("top1_mean")
+        gain = (_pm("gain_mean", "gain_std", "vs S$_I$", 2) if several
+                else Column("gain_mean", "vs S$_I$", lambda v: fmt_number(v, 2), "r"))
         return out, [Column(lambda r: r["method"] + (f" ({r['selected_settings']})" if r["selected_settings"] else ""),
                             "student"),
-                     Column("seeds", "seeds", _num(0), "r"), top1,
-                     Column("gain", "vs S$_I$", lambda v: fmt_number(v, 2), "r"),
+                     Column("seeds", "seeds", _num(0), "r"), top1, gain,
                      Column("kl_to_teacher", "KL(T$\\|$S)", _num(4), "r"),
                      Column("top1_agreement", "agree (\\%)", _num(2), "r"),
                      Column("prob_cosine", "cosine", _num(3), "r"),
-                     Column("train_seconds", "train (s)", _num(0), "r")]
+                     Column("train_seconds_mean", "train (s)", _num(0), "r")]
     return _tex(results, "distillation/students.csv",
                 "VGG-11 students of the VGG-16 teacher (\\N{teacher.top1}\\% test top-1), same recipe "
                 "and initialisation: test top-1 (mean $\\pm$ std over seeds where there are several), gain "
-                "of the mean over the independent student S$_I$, and closeness to the teacher on the test "
+                "over the independent student S$_I$ of the same seed (mean $\\pm$ std of the paired "
+                "differences), and closeness to the teacher on the test "
                 "split for the first seed (KL of $T{=}4$ softened probabilities, top-1 agreement, probability "
                 "cosine).", "tab:students", build, wide=True)
 

@@ -121,10 +121,17 @@ def test_alignment_measures_against_hand_computed_values():
     assert diff["prob_cosine"] == pytest.approx(2 * q * (1 - q) / (q * q + (1 - q) ** 2), rel=1e-5)
 
 
-def test_seed_summary_gives_mean_and_sample_std():
-    from distillation.study import seed_summary
-    rows = [{"method": "kd", "teacher": "vgg16", "top1_acc": v} for v in ("70", "72", "74")]
-    rows.append({"method": "independent", "teacher": "none", "top1_acc": "65.5"})
-    summary = seed_summary(rows)
-    assert summary[0] == {"method": "kd", "teacher": "vgg16", "seeds": 3, "top1_mean": 72.0, "top1_std": 2.0}
-    assert summary[1]["top1_std"] == 0.0 and summary[1]["top1_mean"] == 65.5
+def test_seed_summary_gives_mean_sample_std_and_gains_paired_by_seed():
+    from distillation.summary import seed_summary
+    rows = [{"method": "independent", "teacher": "none", "seed": s, "top1_acc": v, "train_seconds": "10"}
+            for s, v in ((0, "69"), (1, "70"), (2, "74"))]
+    rows += [{"method": "kd", "teacher": "vgg16", "seed": s, "top1_acc": v, "train_seconds": "20"}
+             for s, v in ((0, "70"), (1, "72"), (2, "74"))]
+    rows.append({"method": "crd", "teacher": "vgg16", "seed": 5, "top1_acc": "65.5", "train_seconds": "30"})
+    summary = {r["method"]: r for r in seed_summary(rows)}
+    assert list(summary) == ["independent", "kd", "crd"]
+    assert summary["kd"]["top1_mean"] == 72.0 and summary["kd"]["top1_std"] == 2.0 and summary["kd"]["seeds"] == 3
+    # gains +1, +2, 0 seed by seed: mean 1, sample std 1 (unpaired, the std of the means would be 2.6)
+    assert summary["kd"]["gain_mean"] == 1.0 and summary["kd"]["gain_std"] == 1.0
+    assert summary["independent"]["gain_mean"] == 0.0 and summary["kd"]["train_seconds_mean"] == 20.0
+    assert summary["crd"]["top1_std"] == 0.0 and summary["crd"]["gain_mean"] == ""  # no S_I at seed 5

@@ -49,3 +49,32 @@ def test_key_results_pick_the_best_of_each_family_and_the_smallest_close_one(tmp
     assert "| smallest within 1 point of VGG-11 | int8 | 79.5 | 25 |" in block
     assert "| smallest within 1 point, not simulated | int8 | 79.5 | 25 |" in block
     assert "| int2 | 40.0 | 7 |" in readme.combined_block("cifar10-cpu")   # on the size front
+
+
+def test_costs_count_each_trained_student_once_whatever_the_last_run_timed(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
+    folder = tmp_path / "cifar10-cpu" / "distillation"
+    prov = {"dataset": "cifar10", "profile": "cpu", "wall_seconds": 5.0,
+            "command": "python distillation/01_students.py --seeds 1"}
+    # seed 0's dkd_tuned is the dkd_beta1 candidate's checkpoint: 100 + 200 + 300, then seed 1: 400 + 500
+    write_results([{"candidate": "dkd", "seed": 0, "train_seconds": 100.0},
+                   {"candidate": "dkd_beta1", "seed": 0, "train_seconds": 200.0}], folder / "dkd_tuning.csv", prov)
+    write_results([{"method": "independent", "seed": 0, "train_seconds": 300.0, "selected_settings": ""},
+                   {"method": "dkd", "seed": 0, "train_seconds": 100.0, "selected_settings": ""},
+                   {"method": "dkd_tuned", "seed": 0, "train_seconds": 200.0, "selected_settings": "dkd_beta1"},
+                   {"method": "independent", "seed": 1, "train_seconds": 400.0, "selected_settings": ""},
+                   {"method": "dkd_tuned", "seed": 1, "train_seconds": 500.0, "selected_settings": "dkd_beta1"}],
+                  folder / "students.csv", prov)
+    write_results([{"method": "kd"}], folder / "alignment.csv",
+                  {**prov, "wall_seconds": 60.0, "command": "python distillation/02_alignment.py"})
+    block = readme.costs_block("cifar10-cpu")
+    assert "| distillation/01_students | 1500 |" in block
+    assert "| distillation/02_alignment | 60 |" in block and "Total so far: 26 minutes." in block
+
+
+def test_table_cells_round_long_decimals_only():
+    assert readme.readable("85.97999811172485") == "85.98"
+    assert readme.readable("0.08333333333333333") == "0.0833"
+    assert readme.readable(1234567.1234567) == "1234567.1235" and readme.readable("-0.0000001") == "0"
+    assert [readme.readable(v) for v in ("84.8", "9533647", "1e-05", "True", "")] == \
+        ["84.8", "9533647", "1e-05", "True", ""]

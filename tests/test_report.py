@@ -48,21 +48,22 @@ def test_every_table_says_what_is_missing_on_an_empty_folder(tmp_path):
 
 def test_students_table_against_hand_computed_gain(tmp_path, write_csv):
     write_csv(tmp_path / "distillation/students.csv", [
-        {"method": "independent", "teacher": "none", "top1_acc": "80.0", "train_seconds": "10", "selected_settings": ""},
-        {"method": "dkd_tuned", "teacher": "vgg16", "top1_acc": "81.25", "train_seconds": "12",
+        {"method": "independent", "teacher": "none", "seed": "0", "top1_acc": "80.0", "train_seconds": "10",
+         "selected_settings": ""},
+        {"method": "dkd_tuned", "teacher": "vgg16", "seed": "0", "top1_acc": "81.25", "train_seconds": "12",
          "selected_settings": "dkd_beta2"}])
     write_csv(tmp_path / "distillation/alignment.csv", [
         {"method": "dkd_tuned", "kl_to_teacher": "0.01234", "top1_agreement": "90", "prob_cosine": "0.95"}])
     tex = students(tmp_path)
     assert r"independent & 1 & 80.00 & 0.00 & -- & -- & -- & 10 \\" in tex
     assert r"dkd\_tuned (dkd\_beta2) & 1 & 81.25 & 1.25 & 0.0123 & 90.00 & 0.950 & 12 \\" in tex
-    # several seeds: mean +- sample std, gain of the means
+    # several seeds: mean +- sample std, gains paired by seed (+3 and +2: 2.50 +- 0.71)
     write_csv(tmp_path / "distillation/students.csv", [
         {"method": m, "teacher": "none", "seed": seed, "top1_acc": acc, "train_seconds": "10", "selected_settings": ""}
         for m, accs in (("independent", ("80.0", "82.0")), ("kd", ("83.0", "84.0"))) for seed, acc in enumerate(accs)])
     tex = students(tmp_path)
-    assert r"independent & 2 & 81.00 $\pm$ 1.41 & 0.00 &" in tex
-    assert r"kd & 2 & 83.50 $\pm$ 0.71 & 2.50 &" in tex
+    assert r"independent & 2 & 81.00 $\pm$ 1.41 & 0.00 $\pm$ 0.00 &" in tex
+    assert r"kd & 2 & 83.50 $\pm$ 0.71 & 2.50 $\pm$ 0.71 &" in tex
 
 
 def test_log_checks_find_what_makes_a_pdf_unfit():
