@@ -47,6 +47,13 @@ def results_dir(dataset: str, profile: str, task: str) -> Path:
     return path
 
 
+def _new_file_mode() -> int:
+    """The permission bits ``open()`` gives a new file under the current umask (0644 usually)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
@@ -59,6 +66,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; a result is as readable as any new file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -36,7 +36,7 @@ def _ms(key: str = "latency_ms", header: str = "latency (ms)") -> Column:
 def _pm(mean: str, std: str, header: str, digits: int = 3) -> Column:
     """A right-aligned 'mean $\\pm$ std' column of two row keys."""
     return Column(lambda r: "" if r.get(mean) in (None, "") else
-                  f"{float(r[mean]):.{digits}f} $\\pm$ {float(r[std]):.{digits}f}", header, str, "r")
+                  f"{fmt_number(r[mean], digits)} $\\pm$ {fmt_number(r[std], digits)}", header, str, "r")
 
 
 def _rows(results: Path, relative: str) -> list[dict]:

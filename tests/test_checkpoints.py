@@ -1,6 +1,8 @@
 """Checkpoints round-trip, carry metadata, and refuse another run's dataset or profile."""
 
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -44,6 +46,17 @@ def test_results_csv_and_provenance_sidecar(tmp_path):
     assert list(rows[0]) == ["dataset", "profile", "model", "top1_acc", "latency_ms"]
     assert rows[1]["latency_ms"] == "2.0" and rows[0]["latency_ms"] == ""
     assert json.loads(path.with_suffix(".json").read_text()) == prov
+
+
+def test_results_files_get_the_umask_mode_not_the_temporary_files_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_results([{"model": "a"}], tmp_path / "t.csv", {"dataset": "cifar10", "profile": "smoke"})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(path.with_suffix(".json").stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
 def test_size_and_latency_helpers(tmp_path):

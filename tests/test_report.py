@@ -60,10 +60,12 @@ def test_students_table_against_hand_computed_gain(tmp_path, write_csv):
     # several seeds: mean +- sample std, gains paired by seed (+3 and +2: 2.50 +- 0.71)
     write_csv(tmp_path / "distillation/students.csv", [
         {"method": m, "teacher": "none", "seed": seed, "top1_acc": acc, "train_seconds": "10", "selected_settings": ""}
-        for m, accs in (("independent", ("80.0", "82.0")), ("kd", ("83.0", "84.0"))) for seed, acc in enumerate(accs)])
+        for m, accs in (("independent", ("80.0", "82.0")), ("kd", ("83.0", "84.0")), ("label_smoothing", ("80.0", "81.0")))
+        for seed, acc in enumerate(accs)])
     tex = students(tmp_path)
     assert r"independent & 2 & 81.00 $\pm$ 1.41 & 0.00 $\pm$ 0.00 &" in tex
     assert r"kd & 2 & 83.50 $\pm$ 0.71 & 2.50 $\pm$ 0.71 &" in tex
+    assert r"label\_smoothing & 2 & 80.50 $\pm$ 0.71 & $-$0.50 $\pm$ 0.71 &" in tex  # a real minus
 
 
 def test_log_checks_find_what_makes_a_pdf_unfit():
