@@ -286,11 +286,11 @@ def costs_block(run: str) -> str:
             continue
         prov = json.loads(path.read_text())
         seconds = float(prov.get("wall_seconds", 0))
+        stage = f"{path.parent.name}/{_script_of(prov.get('command', path.stem))}"
         if path.parent.name == "baselines":
             seconds = sum(float(r["train_seconds"]) for r in read_rows(path.with_suffix(".csv")))
-        elif path.name in ("students.json", "dkd_tuning.json", "students_summary.json"):
+        elif stage == "distillation/01_students":
             seconds = max(seconds, students_training_seconds(path.parent))
-        stage = f"{path.parent.name}/{_script_of(prov.get('command', path.stem))}"
         if seconds >= stages.get(stage, {}).get("wall_seconds", -1):
             stages[stage] = {"stage": stage, "wall_seconds": round(seconds), "device": prov.get("device", "")}
     rows = sorted(stages.values(), key=lambda r: r["stage"])

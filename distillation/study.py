@@ -130,13 +130,15 @@ def study_student(ctx: RunContext, name: str, teacher: VGG, teacher_meta: dict,
                        **hparams)
 
 
-def same_teacher(sidecar: dict, teacher_meta: dict) -> bool:
-    """Whether a results file's provenance ``sidecar`` was written with this teacher: same
-    baseline name and the same test top-1 at the 0.01-point resolution of a 10,000-image test
-    split (training is seeded and deterministic on a given device, so a teacher retrained on
-    another machine of the same kind reproduces it; the README's cpu VGG-16 did, to the image)."""
+def written_with(sidecar: dict, ctx: RunContext, teacher_meta: dict) -> bool:
+    """Whether a results file's provenance ``sidecar`` was written with this run's profile
+    settings and this teacher: same baseline name and the same test top-1 at the 0.01-point
+    resolution of a 10,000-image test split (training is seeded and deterministic on a given
+    device, so a teacher retrained on another machine of the same kind reproduces it; the
+    README's cpu VGG-16 did, to the image)."""
     recorded = sidecar.get("teacher_top1")
-    return (sidecar.get("teacher") == teacher_meta["architecture"] and recorded is not None
+    return (sidecar.get("profile_settings") == ctx.profile.as_dict()
+            and sidecar.get("teacher") == teacher_meta["architecture"] and recorded is not None
             and round(float(recorded), 2) == round(float(teacher_meta["test_top1_acc"]), 2))
 
 
@@ -153,8 +155,7 @@ def recorded_dkd_selection(ctx: RunContext, teacher_meta: dict) -> str | None:
     path = ctx.results_dir(TASK) / "dkd_tuning.csv"
     rows = read_rows(path)
     sidecar = read_sidecar(path)
-    if not rows or not same_teacher(sidecar, teacher_meta) or sidecar.get("seed") != ctx.seed \
-            or sidecar.get("profile_settings") != ctx.profile.as_dict():
+    if not rows or not written_with(sidecar, ctx, teacher_meta) or sidecar.get("seed") != ctx.seed:
         return None
     if [r["candidate"] for r in rows] != list(DKD_GRID) or any(
             float(r[k]) != float(v) for r in rows for k, v in _grid_settings(r["candidate"]).items()):
@@ -175,8 +176,7 @@ def kept_student_rows(ctx: RunContext, teacher_meta: dict, seeds: list[int]) -> 
     if not others:
         return [], {}
     epochs = str(ctx.profile.student_epochs)
-    if not same_teacher(sidecar, teacher_meta) or sidecar.get("profile_settings") != ctx.profile.as_dict() \
-            or any(r["epochs"] != epochs for r in others):
+    if not written_with(sidecar, ctx, teacher_meta) or any(r["epochs"] != epochs for r in others):
         print(f"[students] not keeping the seeds of {path}: another teacher or recipe wrote it")
         return [], {}
     print(f"[students] keeping seeds {sorted({int(r['seed']) for r in others})} from {path}")

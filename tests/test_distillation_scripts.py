@@ -131,7 +131,7 @@ def test_seed_summary_gives_mean_sample_std_and_gains_paired_by_seed():
     summary = {r["method"]: r for r in seed_summary(rows)}
     assert list(summary) == ["independent", "kd", "crd"]
     assert summary["kd"]["top1_mean"] == 72.0 and summary["kd"]["top1_std"] == 2.0 and summary["kd"]["seeds"] == 3
-    # gains +1, +2, 0 seed by seed: mean 1, sample std 1 (unpaired, the std of the means would be 2.6)
+    # gains +1, +2, 0 seed by seed: mean 1, sample std 1 (S_I's own spread over seeds is 2.65)
     assert summary["kd"]["gain_mean"] == 1.0 and summary["kd"]["gain_std"] == 1.0
     assert summary["independent"]["gain_mean"] == 0.0 and summary["kd"]["train_seconds_mean"] == 20.0
     assert summary["crd"]["top1_std"] == 0.0 and summary["crd"]["gain_mean"] == ""  # no S_I at seed 5
