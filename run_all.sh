@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Run every stage of the study, in order, for one profile and dataset.
 #
-#   PROFILE=cpu DATASET=cifar10 CIFAR_DIR=../shared/data ./run_all.sh
+#   PROFILE=cpu DATASET=cifar10 CIFAR_DIR=/path/to/folder ./run_all.sh
 #
 # PROFILE  smoke | cpu | full (default: full when CUDA is available, else cpu)
 # DATASET  cifar100 (default) | cifar10
 # CIFAR_DIR  folder holding cifar-100-python/ or cifar-10-batches-py/ (default ./data;
 #            CIFAR-100 is downloaded there with torchvision when missing and online)
-# FORCE=1  rerun stages whose outputs already exist (cached checkpoints are still reused;
+# A stage runs when its output is missing or older than a file it reads (results CSVs, checkpoints).
+# FORCE=1  rerun every stage (cached checkpoints are still reused;
 #          delete checkpoints/<dataset>-<profile>/ to retrain from scratch)
 # PYTHON   interpreter to use (default: python, else python3)
 set -euo pipefail
@@ -25,15 +26,23 @@ ARGS=(--profile "$PROFILE" --dataset "$DATASET" --data-dir "$CIFAR_DIR")
 echo "[run_all] profile=$PROFILE dataset=$DATASET data=$CIFAR_DIR outputs=$OUT"
 START=$SECONDS
 
-# stage NAME OUTPUT COMMAND... : run COMMAND unless OUTPUT exists (or FORCE=1); stop on failure.
+CK=${CHECKPOINT_DIR:-checkpoints}/$DATASET-$PROFILE
+R=$OUT    # results of this run
+
+# stage NAME OUTPUT [INPUT ...] -- COMMAND... : run COMMAND when OUTPUT is missing, when an INPUT
+# (a results file or checkpoint it reads) is newer than OUTPUT, or with FORCE=1; stop on failure.
 stage() {
-    local name=$1 output=$2
+    local name=$1 output=$2 inputs=() why
     shift 2
-    if [[ "$FORCE" != 1 && -e "$output" ]]; then
-        echo "[run_all] skip $name: $output exists (FORCE=1 reruns it)"
+    while [[ $1 != -- ]]; do inputs+=("$1"); shift; done
+    shift
+    if [[ "$FORCE" == 1 ]]; then
+        why="FORCE=1"
+    elif ! why=$("$PYTHON" -m common.stale "$output" "${inputs[@]}"); then
+        echo "[run_all] skip $name: $output is up to date (FORCE=1 reruns it)"
         return 0
     fi
-    echo "[run_all] === $name ==="
+    echo "[run_all] === $name === ($why)"
     local t0=$SECONDS
     if ! "$@"; then
         echo "[run_all] FAILED at stage '$name' (command: $*)" >&2
@@ -42,46 +51,61 @@ stage() {
     echo "[run_all] $name done in $((SECONDS - t0)) s"
 }
 
-stage baselines "$OUT/baselines/baselines.csv" \
+VGG11=$CK/vgg11_seed0.pt
+PRUNED=("$CK"/vgg11_unstructured70_seed0.pt "$CK"/vgg11_structured70_seed0.pt)
+
+stage baselines "$R/baselines/baselines.csv" "$CK"/vgg11_seed0.pt "$CK"/vgg16_seed0.pt "$CK"/vgg19_seed0.pt -- \
     "$PYTHON" -m common.train "${ARGS[@]}" --model vgg11 vgg16 vgg19
 
 # Pruning study (VGG-11): each script writes results/<dataset>-<profile>/pruning/<first output>.
-for step in 01_unstructured_sensitivity:unstructured_sensitivity.csv \
-            02_unstructured_final:unstructured_final.csv \
-            03_structured_sensitivity:structured_sensitivity.csv \
-            04_structured_final:structured_final.csv \
-            05_weight_histograms:weight_stats.csv \
-            06_compare_models:pruned_models.csv \
-            07_gradcam:gradcam_pruning.csv \
-            08_accuracy_vs_sparsity:accuracy_vs_sparsity.csv; do
+P=$R/pruning
+stage pruning/01_unstructured_sensitivity "$P/unstructured_sensitivity.csv" "$VGG11" -- \
+    "$PYTHON" pruning/01_unstructured_sensitivity.py "${ARGS[@]}"
+stage pruning/02_unstructured_final "$P/unstructured_final.csv" "$VGG11" "$P/unstructured_sensitivity.csv" -- \
+    "$PYTHON" pruning/02_unstructured_final.py "${ARGS[@]}"
+stage pruning/03_structured_sensitivity "$P/structured_sensitivity.csv" "$VGG11" -- \
+    "$PYTHON" pruning/03_structured_sensitivity.py "${ARGS[@]}"
+stage pruning/04_structured_final "$P/structured_final.csv" "$VGG11" "$P/structured_sensitivity.csv" -- \
+    "$PYTHON" pruning/04_structured_final.py "${ARGS[@]}"
+for step in 05_weight_histograms:weight_stats.csv 06_compare_models:pruned_models.csv \
+            07_gradcam:gradcam_pruning.csv; do
     script=${step%%:*}
-    stage "pruning/$script" "$OUT/pruning/${step#*:}" "$PYTHON" "pruning/$script.py" "${ARGS[@]}"
+    stage "pruning/$script" "$P/${step#*:}" "$VGG11" "${PRUNED[@]}" -- "$PYTHON" "pruning/$script.py" "${ARGS[@]}"
 done
+stage pruning/08_accuracy_vs_sparsity "$P/accuracy_vs_sparsity.csv" "$VGG11" "$P/unstructured_sensitivity.csv" -- \
+    "$PYTHON" pruning/08_accuracy_vs_sparsity.py "${ARGS[@]}"
 
 # Quantization study (VGG-11; the scaling law also quantizes VGG-16/19 and the channel-pruned VGG-11).
 for step in 01_ptq:ptq.csv 02_qat:qat.csv 03_scaling_law:scaling_law.csv \
             04_mixed_precision:mixed_precision.csv 05_outliers:outliers_per_layer.csv; do
     script=${step%%:*}
-    extra=()
-    [[ $script == 03_scaling_law ]] && extra=(--with-pruned)
-    stage "quantization/$script" "$OUT/quantization/${step#*:}" \
+    extra=() inputs=("$VGG11")
+    [[ $script == 03_scaling_law ]] && extra=(--with-pruned) \
+        && inputs+=("$CK"/vgg16_seed0.pt "$CK"/vgg19_seed0.pt "$CK"/vgg11_structured70_seed0.pt)
+    stage "quantization/$script" "$R/quantization/${step#*:}" "${inputs[@]}" -- \
         "$PYTHON" "quantization/$script.py" "${ARGS[@]}" "${extra[@]}"
 done
 
 # Distillation study (VGG-16 -> VGG-11; VGG-19 for the teacher-size comparison).
-for step in 01_students:students.csv 02_alignment:alignment.csv 03_gradcam:gradcam_localization.csv \
+D=$R/distillation
+seeds=()
+# three seeds (mean and std) wherever the gains are meant to be read; smoke trains one
+[[ $PROFILE != smoke ]] && seeds=(--seeds 0 1 2)
+stage distillation/01_students "$D/students.csv" "$CK"/vgg16_seed0.pt -- \
+    "$PYTHON" distillation/01_students.py "${ARGS[@]}" "${seeds[@]}"
+for step in 02_alignment:alignment.csv 03_gradcam:gradcam_localization.csv \
             04_color_invariance:color_invariance.csv 05_teacher_size:teacher_size.csv; do
     script=${step%%:*}
-    extra=()
-    # three seeds (mean and std) wherever the gains are meant to be read; smoke trains one
-    [[ $script == 01_students && $PROFILE != smoke ]] && extra=(--seeds 0 1 2)
-    stage "distillation/$script" "$OUT/distillation/${step#*:}" \
-        "$PYTHON" "distillation/$script.py" "${ARGS[@]}" "${extra[@]}"
+    stage "distillation/$script" "$D/${step#*:}" "$D/students.csv" "$CK"/vgg16_seed0.pt "$CK"/vgg19_seed0.pt -- \
+        "$PYTHON" "distillation/$script.py" "${ARGS[@]}"
 done
 
 # Synthesis: the techniques composed, every model on one accuracy/size/latency chart, the report.
-stage combined/01_pipelines "$OUT/combined/pipelines.csv" "$PYTHON" combined/01_pipelines.py "${ARGS[@]}"
-stage combined/02_pareto "$OUT/combined/pareto_points.csv" "$PYTHON" combined/02_pareto.py "${ARGS[@]}"
+stage combined/01_pipelines "$R/combined/pipelines.csv" "$VGG11" "${PRUNED[@]}" "$P/unstructured_sensitivity.csv" \
+    "$D/students.csv" -- "$PYTHON" combined/01_pipelines.py "${ARGS[@]}"
+stage combined/02_pareto "$R/combined/pareto_points.csv" "$R/baselines/baselines.csv" "$P/pruned_models.csv" \
+    "$R/quantization/ptq.csv" "$R/quantization/mixed_precision.csv" "$D/students.csv" \
+    "$R/combined/pipelines.csv" "$VGG11" "${PRUNED[@]}" -- "$PYTHON" combined/02_pareto.py "${ARGS[@]}"
 
 # The report is rebuilt every time (seconds): tables and figures from the results above, the PDF
 # where LaTeX is installed (otherwise it says how to install it and the run still succeeds).

@@ -1,13 +1,15 @@
 """Accuracy vs size and vs latency over every model the study produced, with Pareto fronts.
 
 Reads the CSVs of the baselines, pruning, quantization, distillation and combined stages (run
-them first); measures only what no CSV holds: each baseline architecture's fp32 file size and
-batch-256 latency under torch.compile (a distilled student has VGG-11's), and the same latency
-of the two cached pruned models (their CSV has eager readings). Points more than 15
-points below the best top-1 stay in the CSV but off the figure.
+them first) for accuracy and file size; multi-seed students enter as their seed mean with the
+spread. Latency is measured here, in one interleaved session on this run's device, for the
+latency class (architecture and kernels) of every point that runs on a real kernel, so the
+latency panel compares only readings taken together. Points more than 15 points below the
+best top-1 stay in the CSV but off the figure.
 
-Writes results/<dataset>-<profile>/combined/pareto_points.csv (family, model, top1_acc,
-size_bytes, latency_ms, simulated, source, on_size_front, on_latency_front) and pareto.png/.pdf.
+Writes results/<dataset>-<profile>/combined/pareto_points.csv (family, model, top1_acc, top1_std,
+seeds, val_top1_acc, size_bytes, simulated, latency_class, latency_ms, kernel, timing_session,
+on_size_front, on_latency_front) and pareto.png/.pdf.
 """
 
 import argparse
@@ -16,19 +18,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from combined.pareto import (baseline_architectures, collect_points, measure_models, plot_pareto,  # noqa: E402
-                             with_fronts)
+from combined.pareto import (baseline_architectures, collect_points, fp32_file_bytes, latency_builders,  # noqa: E402
+                             plot_pareto, time_latency_classes, with_fronts, with_latencies)
 from combined.pipelines import TASK  # noqa: E402
+from common.baselines import get_baseline  # noqa: E402
 from common.cli import RunContext, add_common_args  # noqa: E402
 from common.data import num_classes  # noqa: E402
+from common.models import architecture_id  # noqa: E402
 from common.results import write_results  # noqa: E402
-from pruning.study import get_structured_final, get_unstructured_final  # noqa: E402
+from pruning.study import get_structured_final  # noqa: E402
 
 
 def main(argv=None):
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--repeats", type=int, default=10, help="timed runs per latency reading")
+    parser.add_argument("--rounds", type=int, default=15,
+                        help="timing rounds (every latency class once per round, in turns)")
     args = parser.parse_args(argv)
     ctx = RunContext.from_args(args)
     results = ctx.results_dir(TASK).parent
@@ -38,12 +43,18 @@ def main(argv=None):
     if missing:
         sys.exit(f"missing results: {', '.join(missing)} under {results}; run ./run_all.sh "
                  f"(or the scripts that write them) for this profile and dataset first")
-    models = {**baseline_architectures(num_classes(ctx.dataset), ctx.profile.width),
-              "unstructured": get_unstructured_final(ctx)[0], "structured": get_structured_final(ctx)[0]}
-    measured = measure_models(models, args.repeats)
-    points = with_fronts(collect_points(results, measured))
+    archs = baseline_architectures(num_classes(ctx.dataset), ctx.profile.width)
+    base, structured = get_baseline(ctx, "vgg11")[0], get_structured_final(ctx)[0]
+    ids = {**{name: architecture_id(m) for name, m in archs.items()}, "structured": architecture_id(structured)}
+    points = collect_points(results, ids, fp32_file_bytes(archs))
+    needed = {p["latency_class"] for p in points if p["latency_class"]}
+    builders = latency_builders(ctx, base, structured, {n: m for n, m in archs.items() if n != "vgg11"})
+    latencies = time_latency_classes(builders, needed, args.rounds)
+    for name, t in sorted(latencies.items(), key=lambda kv: kv[1]["latency_ms"]):
+        print(f"[pareto] {name:45s} {t['latency_ms']:9.3f} ms  {t['kernel']}")
+    points = with_fronts(with_latencies(points, latencies))
     out = ctx.results_dir(TASK)
-    write_results(points, out / "pareto_points.csv", ctx.provenance(measured=measured, latency_repeats=args.repeats))
+    write_results(points, out / "pareto_points.csv", ctx.provenance(latencies=latencies, latency_rounds=args.rounds))
     plot_pareto(points, out / "pareto.png", f"Every model of the study ({ctx.dataset}, {ctx.profile.name} profile)")
 
 

@@ -1,96 +1,161 @@
 """Every model the study produced as one point (accuracy, size, latency), and their Pareto fronts.
 
-Points are read from the task CSVs (nothing re-evaluated): baselines, the pruned models, the
-quantized formats and mixed-precision configurations, every distilled student, every stage of
-the combined pipelines. Baselines and students carry no size or latency of their own in their
-CSVs, so ``measure_models`` measures each architecture once (a real state_dict file, batch-256
-latency under torch.compile); a student has its architecture's (VGG-11's) numbers. The pruned
-models' CSV holds eager latencies only, so they are timed here the same way. Latency is plotted
-only where it was measured under torch.compile at batch 256 with a real kernel, so the latency
-panel compares like with like.
+Accuracy and size are read from the task CSVs (nothing re-evaluated): baselines, the pruned
+models, the quantized formats and the real int8 mixed-precision model, the distilled students
+(one point per method: the mean over its seeds, with the spread), every stage of the combined
+pipelines. Validation top-1 travels with each point, for any choice among them.
+
+Latency is measured here, for every point that has one, in one interleaved session
+(``common.timing``), so that the latency panel compares only readings taken together on one
+device. A model's latency is that of its *latency class*: its architecture (``architecture_id``)
+and the kernels it runs as (fp32 compiled, int8 compiled with freezing, int8 with first/last
+fp32, fp16/bf16 casts, torchao's int4 weight-only). Kernel speed does not depend on the weight
+values, so each class is built once (int8 ones calibrated on training images) and timed once:
+a student or an unstructured-pruned VGG-11 (its zeros still computed by dense kernels) takes
+VGG-11's fp32 latency. Simulated formats get none.
 """
 
 from __future__ import annotations
 
+import statistics
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from common.figures import plt, save_figure  # plt with the Agg backend set
-from common.measure import measure_latency, saved_size_bytes
-from common.models import build_model
+from common.measure import saved_size_bytes
+from common.models import architecture_id, build_model
 from common.results import read_rows
+from common.timing import InferenceCompiled, Timed, new_session_id, time_interleaved
+from distillation.summary import seed_summary
 
 FAMILIES = ("baseline", "pruned", "quantized", "mixed precision", "distilled", "combined")
 MARKERS = dict(zip(FAMILIES, "osD^vP"))
-COMPILED_BATCH = 256
+LATENCY_BATCH = 256
 PLOTTED_WITHIN = 15.0    # points further below the best top-1 (diverged, 2-bit) stay in the CSV only
+# ptq.csv scheme -> the kernels its model runs as (schemes not listed are simulated or fp32 baselines)
+PTQ_RUNS_AS = {"fp16 cast": "fp16", "bf16 cast": "bf16", "W8A8 static (torchao PT2E)": "int8",
+               "W4 weight-only (torchao)": "int4 weight-only (torchao)"}
+MIXED_REAL = {"int8 W8A8 (PT2E), first/last fp32": "int8 first/last fp32"}
 
 
-def baseline_architectures(classes: int, width: float) -> dict[str, torch.nn.Module]:
+def baseline_architectures(classes: int, width: float) -> dict[str, nn.Module]:
     """Freshly built VGG-11/16/19 (their file size and dense latency do not depend on the weights)."""
     return {name: build_model(name, classes, width) for name in ("vgg11", "vgg16", "vgg19")}
 
 
-def measure_models(models: dict[str, torch.nn.Module], repeats: int = 10) -> dict:
-    """name -> {size_bytes of its fp32 state_dict file, latency_ms at batch 256 under
-    torch.compile (fp32, channels_last, this machine's threads)}."""
-    out = {}
-    example = torch.randn(COMPILED_BATCH, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+def fp32_file_bytes(models: dict[str, nn.Module]) -> dict[str, int]:
+    """name -> bytes of its fp32 state_dict written to a temporary file."""
     with tempfile.TemporaryDirectory() as tmp:
-        for name, model in models.items():
-            model = model.cpu().eval().to(memory_format=torch.channels_last)
-            size = saved_size_bytes(model.state_dict(), Path(tmp) / f"{name.replace(' ', '_')}.pt")
-            torch._dynamo.reset()
-            latency = measure_latency(torch.compile(model), example, warmup=3, repeats=repeats)
-            out[name] = {"size_bytes": size, "latency_ms": round(latency["latency_ms"], 3)}
-    torch._dynamo.reset()
+        return {name: saved_size_bytes(m.state_dict(), Path(tmp) / f"{name}.pt") for name, m in models.items()}
+
+
+def _point(family, model, row, top1, size, latency_class="", source="", simulated="no", top1_std="",
+           seeds="") -> dict:
+    val = row.get("val_top1_acc", row.get("val_top1_mean", ""))
+    return {"family": family, "model": model, "top1_acc": round(float(top1), 2), "top1_std": top1_std,
+            "seeds": seeds, "val_top1_acc": "" if val in ("", None) else round(float(val), 2),
+            "size_bytes": int(size), "simulated": simulated, "latency_class": latency_class, "source": source}
+
+
+def collect_points(results: Path, architectures: dict[str, str], fp32_bytes: dict[str, int]) -> list[dict]:
+    """One dict per model (family, model, top1_acc (test), top1_std and seeds for seed means,
+    val_top1_acc, size_bytes, simulated, latency_class ('' = not timed), source CSV) from
+    ``results/<dataset>-<profile>/``. ``architectures``: 'vgg11'/'vgg16'/'vgg19'/'structured' ->
+    ``architecture_id``; ``fp32_bytes``: 'vgg11'/'vgg16'/'vgg19' -> fp32 file bytes."""
+    points = []
+    vgg11 = architectures["vgg11"]
+    for r in read_rows(results / "baselines" / "baselines.csv"):
+        points.append(_point("baseline", r["model"].upper().replace("VGG", "VGG-"), r, r["top1_acc"],
+                             fp32_bytes[r["model"]], f"{architectures[r['model']]} fp32", "baselines.csv"))
+    pruned = {r["model"]: r for r in read_rows(results / "pruning" / "pruned_models.csv") if r["model"] != "original"}
+    for name, r in pruned.items():
+        arch = vgg11 if name == "unstructured" else architectures[name]
+        points.append(_point("pruned", f"{name} 70%", r, r["top1_acc"], r["size_bytes_compact"], f"{arch} fp32",
+                             "pruned_models.csv"))
+    for r in read_rows(results / "quantization" / "ptq.csv"):
+        if r["format"] == "fp32":
+            continue
+        real = r["simulated"] != "yes" and r["scheme"] in PTQ_RUNS_AS
+        points.append(_point("quantized", f"{r['format']} {r['scheme']}", r, r["top1_acc"], r["size_bytes"],
+                             f"{vgg11} {PTQ_RUNS_AS[r['scheme']]}" if real else "", "ptq.csv", r["simulated"]))
+    for r in read_rows(results / "quantization" / "mixed_precision.csv"):
+        real = r["config"] in MIXED_REAL and r["simulated"] != "yes"
+        if r["simulated"] == "yes" or real:   # the other real rows repeat ptq.csv's fp32 and int8 models
+            points.append(_point("mixed precision", r["config"], r, r["top1_acc"], r["size_bytes"],
+                                 f"{vgg11} {MIXED_REAL[r['config']]}" if real else "", "mixed_precision.csv",
+                                 r["simulated"]))
+    for s in seed_summary(read_rows(results / "distillation" / "students.csv")):
+        label = f"student {s['method']} ({s['teacher']})" + (f", mean of {s['seeds']} seeds" if s["seeds"] > 1 else "")
+        points.append(_point("distilled", label, s, s["top1_mean"], fp32_bytes["vgg11"], f"{vgg11} fp32",
+                             "students.csv (seed mean)", top1_std=s["top1_std"] if s["seeds"] > 1 else "",
+                             seeds=s["seeds"]))
+    for r in read_rows(results / "combined" / "pipelines.csv"):
+        if int(r["stage"]) > 0:
+            timed = r["simulated"] != "yes" and r.get("runs_as")
+            points.append(_point("combined", f"{r['pipeline']}: {r['step']}", r, r["top1_acc"], r["size_bytes"],
+                                 f"{r['architecture']} {r['runs_as']}" if timed else "", "pipelines.csv",
+                                 r["simulated"]))
+    return points
+
+
+def with_latencies(points: list[dict], latencies: dict[str, dict]) -> list[dict]:
+    """``points`` with latency_ms, kernel and timing_session of their latency class (blank when
+    the class is '' or was not timed)."""
+    out = []
+    for p in points:
+        t = latencies.get(p["latency_class"], {})
+        out.append({**p, "latency_ms": t.get("latency_ms", ""), "kernel": t.get("kernel", ""),
+                    "int8_kernels": t.get("int8_kernels", ""), "timing_session": t.get("timing_session", "")})
     return out
 
 
-def _point(family, model, top1, size, latency="", source="", simulated="no") -> dict:
-    return {"family": family, "model": model, "top1_acc": round(float(top1), 2), "size_bytes": int(size),
-            "latency_ms": latency, "simulated": simulated, "source": source}
+def latency_builders(ctx, base: nn.Module, structured: nn.Module, others: dict[str, nn.Module]
+                     ) -> dict[str, Callable[[], Timed]]:
+    """Latency class -> a function building its runner on ``latency_batch(ctx)`` [256,3,32,32]:
+    ``base`` (the trained VGG-11), ``structured`` (the channel-pruned VGG-11) and ``others``
+    (more fp32 architectures, e.g. VGG-16/19) compiled in fp32; ``base`` and ``structured`` as
+    int8 (PT2E, calibrated on training images), ``base`` with first/last fp32, as fp16/bf16
+    casts and as torchao int4 weight-only."""
+    from quantization.formats import cast_model, torchao_int4_weight_only
+    from quantization.mixed_precision import edge_layers
+    from quantization.pt2e import compile_int8, quantize_int8_pt2e
+    from quantization.study import calibration_batches, latency_batch
+
+    example = latency_batch(ctx)
+
+    def int8(model, keep_float=()):
+        calibration = calibration_batches(ctx)
+        return lambda: Timed(compile_int8(quantize_int8_pt2e(model, calibration[0], calibration, keep_float)),
+                             example)
+
+    builders = {f"{architecture_id(m)} fp32": (lambda m=m: Timed(InferenceCompiled(m.eval().to(example.device)), example))
+                for m in (*others.values(), base, structured)}
+    builders.update({
+        f"{architecture_id(base)} int8": int8(base),
+        f"{architecture_id(structured)} int8": int8(structured),
+        f"{architecture_id(base)} int8 first/last fp32": int8(base, edge_layers(base)),
+        f"{architecture_id(base)} fp16": lambda: Timed(cast_model(base, torch.float16), example.half(), "fp16 conv, eager"),
+        f"{architecture_id(base)} bf16": lambda: Timed(cast_model(base, torch.bfloat16), example.bfloat16(),
+                                                      "bf16 conv, eager"),
+        f"{architecture_id(base)} int4 weight-only (torchao)": lambda: Timed(
+            torchao_int4_weight_only(base), example, "torchao int4 weight-only (dequantized for an fp32 conv)"),
+    })
+    return builders
 
 
-def _compiled(row: dict) -> bool:
-    return (row.get("latency_ms") not in ("", None) and "compile" in row.get("kernel", row.get("latency_kernel", ""))
-            and int(row.get("latency_batch", 0)) == COMPILED_BATCH)
-
-
-def collect_points(results: Path, measured: dict) -> list[dict]:
-    """One dict per model (family, model, top1_acc, size_bytes, latency_ms or '', simulated,
-    source CSV) from ``results/<dataset>-<profile>/`` and ``measure_models``' readings (keys
-    vgg11/vgg16/vgg19, and 'unstructured'/'structured' for the pruned models when measured)."""
-    points = []
-    for r in read_rows(results / "baselines" / "baselines.csv"):
-        arch = measured[r["model"]]
-        points.append(_point("baseline", r["model"].upper().replace("VGG", "VGG-"), r["top1_acc"],
-                             arch["size_bytes"], arch["latency_ms"], "baselines.csv + measured here"))
-    for r in read_rows(results / "pruning" / "pruned_models.csv"):
-        if r["model"] != "original" and int(r["batch_size"]) == COMPILED_BATCH:
-            latency = measured.get(r["model"], {}).get("latency_ms", "")
-            points.append(_point("pruned", f"{r['model']} 70%", r["top1_acc"], r["size_bytes_compact"],
-                                 latency, "pruned_models.csv + latency measured here"))
-    for r in read_rows(results / "quantization" / "ptq.csv"):
-        if r["format"] != "fp32":
-            points.append(_point("quantized", f"{r['format']} {r['scheme']}", r["top1_acc"], r["size_bytes"],
-                                 r["latency_ms"] if _compiled(r) else "", "ptq.csv", r["simulated"]))
-    for r in read_rows(results / "quantization" / "mixed_precision.csv"):
-        if r["simulated"] != "yes":    # its fp32 and PT2E int8 reference rows repeat ptq.csv's models
-            continue
-        points.append(_point("mixed precision", r["config"], r["top1_acc"], r["size_bytes"], "",
-                             "mixed_precision.csv", r["simulated"]))
-    vgg11 = measured["vgg11"]
-    for r in read_rows(results / "distillation" / "students.csv"):
-        points.append(_point("distilled", f"student {r['method']} ({r['teacher']})", r["top1_acc"],
-                             vgg11["size_bytes"], vgg11["latency_ms"], "students.csv + VGG-11 measured here"))
-    for r in read_rows(results / "combined" / "pipelines.csv"):
-        if int(r["stage"]) > 0:
-            points.append(_point("combined", f"{r['pipeline']}: {r['step']}", r["top1_acc"], r["size_bytes"],
-                                 r["latency_ms"], "pipelines.csv", r["simulated"]))
-    return points
+def time_latency_classes(builders: dict[str, Callable[[], Timed]], needed: set[str], rounds: int,
+                         ) -> dict[str, dict]:
+    """Build the runner of each needed latency class and time them all in one session; an int8
+    class whose compilation lowered no int8 kernel is dropped (no real latency to show)."""
+    missing = needed - set(builders)
+    if missing:
+        raise ValueError(f"no runner for latency classes {sorted(missing)}")
+    timed = time_interleaved({c: builders[c]() for c in sorted(needed)}, new_session_id("pareto"), rounds=rounds)
+    return {c: t for c, t in timed.items() if "int8" not in c or int(t["int8_kernels"]) > 0}
 
 
 def pareto_front(points: list[dict], cost: str) -> list[bool]:
@@ -119,14 +184,15 @@ def with_fronts(points: list[dict]) -> list[dict]:
 
 
 def plot_pareto(points: list[dict], path: Path, title: str) -> Path:
-    """Two panels: top-1 vs file size (MB, log scale) and vs batch-256 compiled latency (ms);
-    one marker per family, hollow when simulated, the Pareto front as a step line. Points more
-than PLOTTED_WITHIN points below the best are left off (they are in the CSV)."""
+    """Two panels: top-1 vs file size (MB, log scale) and vs batch-256 latency (ms, one timing
+    session); one marker per family, hollow when simulated, error bars for seed means (sample
+    std), the Pareto front as a step line. Points more than PLOTTED_WITHIN points below the best
+    are left off (they are in the CSV)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     best = max(p["top1_acc"] for p in points)
     shown = [p for p in points if p["top1_acc"] >= best - PLOTTED_WITHIN]
     for ax, cost, label, scale in ((axes[0], "size_bytes", "file size (MB)", 1e-6),
-                                   (axes[1], "latency_ms", f"latency, batch {COMPILED_BATCH}, torch.compile (ms)", 1.0)):
+                                   (axes[1], "latency_ms", f"latency, batch {LATENCY_BATCH}, one timing session (ms)", 1.0)):
         usable = [p for p in shown if p[cost] not in ("", None)]
         for i, family in enumerate(FAMILIES):
             group = [p for p in usable if p["family"] == family]
@@ -140,6 +206,11 @@ than PLOTTED_WITHIN points below the best are left off (they are in the CSV)."""
                                marker=MARKERS[family], s=36, edgecolors=colour,
                                facecolors=colour if simulated == "no" else "none",
                                label=family + (" (simulated)" if simulated == "yes" else ""))
+                    spread = [p for p in sub if p.get("top1_std") not in ("", None)]
+                    if spread:
+                        ax.errorbar([float(p[cost]) * scale for p in spread], [p["top1_acc"] for p in spread],
+                                    yerr=[float(p["top1_std"]) for p in spread], fmt="none", ecolor=colour,
+                                    elinewidth=1, capsize=2)
         front = sorted((float(p[cost]) * scale, p["top1_acc"]) for p, on in zip(usable, pareto_front(usable, cost)) if on)
         if front:
             ax.step([x for x, _ in front], [y for _, y in front], where="post", color="0.3", lw=1, ls="--",

@@ -1,9 +1,11 @@
 """Combined compression: the study's techniques composed on one model, every stage measured.
 
 A pipeline is a list of steps; each step takes the previous stage's model and returns the next
-``Stage``. Every stage is measured the same way (``stage_row``): top-1 on the test split, the
-bytes of a real file in the format a deployment would use, and batch-256 latency under
-``torch.compile`` where a real kernel runs the format (simulated formats get no latency).
+``Stage``. Every stage is measured the same way (``stage_row``): validation and test top-1, the
+bytes of a real file in the format a deployment would use, and, where a real kernel runs the
+format, batch-256 latency compiled with Inductor freezing (int8 stages count their int8
+kernels); the latencies of all pipelines are timed together in one interleaved session
+(``run_pipelines``). Simulated formats get no latency.
 
 The pipelines:
 - ``kd_prune_int8``: KD student -> 70% unstructured magnitude pruning (the per-layer ratios the
@@ -26,16 +28,18 @@ from common.baselines import get_baseline
 from common.checkpoints import checkpoint_path
 from common.cli import RunContext
 from common.measure import saved_size_bytes
-from common.models import VGG
+from common.models import VGG, architecture_id
+from common.timing import InferenceCompiled, Timed, new_session_id, time_interleaved
 from distillation.study import get_teacher, study_student
 from pruning.methods import overall_sparsity, to_bitmask_state
 from pruning.study import UNSTRUCTURED, get_structured_final, prune_unstructured_and_finetune, ratio_rule
 from quantization.fake_quant import uniform_config
 from quantization.formats import simulated_schemes
-from quantization.pt2e import convert_int8, prepare_int8_qat, quantize_int8_pt2e
+from quantization.pt2e import compile_int8, convert_int8, prepare_int8_qat, quantize_int8_pt2e
 from quantization.quantizers import QuantSpec
 from quantization.storage import save_weight_quantized
-from quantization.study import calibration_batches, latency_batch, latency_row, qat_finetune, quantized_copy
+from quantization.study import (accuracy_columns, calibration_batches, latency_batch, qat_finetune,
+                                quantized_copy)
 
 TASK = "combined"
 UNSTRUCTURED_TARGET = 0.7
@@ -53,6 +57,7 @@ class Stage:
     size_bytes: int
     size_format: str
     simulated: bool
+    int8: bool = False           # runner is a converted PT2E int8 graph
 
 
 def _file(ctx: RunContext, name: str):
@@ -91,7 +96,7 @@ def int8_ptq_stage(ctx: RunContext, model: nn.Module, name: str, sparse: bool) -
     converted = quantize_int8_pt2e(model, calibration[0], calibration)
     size = save_weight_quantized(model, _int8_config(model), _file(ctx, name), sparse=sparse)
     fmt = "bitmask + non-zero int8 codes, fp16 scales/BN" if sparse else "int8 codes, fp16 scales/BN"
-    return Stage("int8 PTQ (PT2E)", model, converted, size, fmt, False)
+    return Stage("int8 PTQ (PT2E)", model, converted, size, fmt, False, int8=True)
 
 
 def int8_qat_stage(ctx: RunContext, model: nn.Module, name: str) -> Stage:
@@ -107,7 +112,7 @@ def int8_qat_stage(ctx: RunContext, model: nn.Module, name: str) -> Stage:
         raise RuntimeError(f"QAT graph lost weights {missing[:3]}...: cannot write the int8 file")
     size = save_weight_quantized(trained, _int8_config(trained), _file(ctx, name))
     return Stage("int8 QAT (PT2E)", trained.eval(), convert_int8(prepared), size,
-                 "int8 codes, fp16 scales/BN", False)
+                 "int8 codes, fp16 scales/BN", False, int8=True)
 
 
 def int4_ptq_stage(ctx: RunContext, model: nn.Module, name: str) -> Stage:
@@ -127,24 +132,28 @@ def int4_qat_stage(ctx: RunContext, quantized: nn.Module, name: str) -> Stage:
     return Stage("int4 W4A4 QAT", model, model, size, "packed int4 codes, fp16 scales/BN", True)
 
 
-def stage_row(ctx: RunContext, pipeline: str, index: int, stage: Stage, repeats: int) -> dict:
-    """pipelines.csv row of ``stage``: test top-1 (%), real file bytes, latency_ms of batch 256
-    under torch.compile (blank for simulated formats), non-zero fraction of the stored weights."""
-    int8 = not stage.simulated and "int8" in stage.step
-    torch._dynamo.reset()  # int8 graphs are evaluated as they run: lowered by torch.compile
-    top1 = ctx.evaluate(torch.compile(stage.runner) if int8 else stage.runner, "test")["top1_acc"]
-    row = {"pipeline": pipeline, "stage": index, "step": stage.step, "top1_acc": top1,
+def stage_row(ctx: RunContext, pipeline: str, index: int, stage: Stage) -> tuple[dict, Timed | None]:
+    """pipelines.csv row of ``stage`` -- validation and test top-1 (%), real file bytes, non-zero
+    fraction of the stored weights -- and what to time for it (None for simulated formats).
+    Int8 stages run compiled with Inductor freezing; a stage whose compilation lowered no int8
+    kernel is labelled simulated."""
+    # int8 graphs are evaluated as they are deployed (int8 kernels); float models eagerly
+    runner = compile_int8(stage.runner) if stage.int8 else InferenceCompiled(stage.runner)
+    row = {"pipeline": pipeline, "stage": index, "step": stage.step,
+           **accuracy_columns(runner if stage.int8 else stage.runner, ctx),
            "size_bytes": stage.size_bytes, "size_format": stage.size_format,
            "weight_sparsity": round(overall_sparsity(stage.weights), 4) if isinstance(stage.weights, VGG)
-           else "", "simulated": "yes" if stage.simulated else "no"}
-    if stage.simulated:
-        row.update(latency_ms="", latency_kernel="none (simulated format)")
-    else:
-        timing = latency_row(stage.runner, latency_batch(ctx), repeats, compiled=True)
-        row.update(timing, latency_kernel="torch.compile (Inductor), " + ("int8 oneDNN" if int8 else "fp32"))
-    print(f"[combined] {pipeline} stage {index} {stage.step}: top-1 {top1:.2f}%, "
-          f"{stage.size_bytes:,} B, latency {row['latency_ms']} ms")
-    return row
+           else "", "simulated": "yes" if stage.simulated else "no",
+           "architecture": architecture_id(stage.weights) if isinstance(stage.weights, VGG) else "",
+           "runs_as": "" if stage.simulated else "int8" if stage.int8 else "fp32"}
+    if stage.int8 and runner.int8_kernels() == 0:
+        row.update(simulated="yes", runs_as="")
+    print(f"[combined] {pipeline} stage {index} {stage.step}: top-1 {row['top1_acc']:.2f}%, "
+          f"{stage.size_bytes:,} B")
+    if row["simulated"] == "yes":
+        row.update(latency_ms="", kernel="none (simulated format)")
+        return row, None
+    return row, Timed(runner, latency_batch(ctx))
 
 
 Step = Callable[[RunContext, nn.Module, str], Stage]
@@ -167,14 +176,34 @@ PIPELINES: dict[str, tuple[Callable[[RunContext], tuple[str, nn.Module]], list[S
 }
 
 
-def run_pipeline(ctx: RunContext, name: str, repeats: int) -> list[dict]:
-    """Run pipeline ``name`` from its start model and return one row per stage (stage 0 = start)."""
+def run_pipeline(ctx: RunContext, name: str) -> tuple[list[dict], dict[str, Timed]]:
+    """Run pipeline ``name`` from its start model: one row per stage (stage 0 = start) and, by
+    '<pipeline>/<stage>', the stages to time (those on real kernels)."""
     start, steps = PIPELINES[name]
     label, model = start(ctx)
     stage = fp32_stage(ctx, label, model.eval(), f"{name}_0")
-    rows = [stage_row(ctx, name, 0, stage, repeats)]
-    for index, step in enumerate(steps, 1):
-        stage = step(ctx, stage.weights, f"{name}_{index}")
-        rows.append(stage_row(ctx, name, index, stage, repeats))
+    rows, timed = [], {}
+    for index in range(len(steps) + 1):
+        if index:
+            stage = steps[index - 1](ctx, stage.weights, f"{name}_{index}")
+        row, to_time = stage_row(ctx, name, index, stage)
+        rows.append(row)
+        if to_time is not None:
+            timed[f"{name}/{index}"] = to_time
+    return rows, timed
+
+
+def run_pipelines(ctx: RunContext, names: list[str], rounds: int) -> list[dict]:
+    """Every pipeline in ``names``, then the latency of all their real-kernel stages, timed
+    together in one session (``common.timing``, batch 256)."""
+    rows, timed = [], {}
+    for name in names:
+        pipeline_rows, pipeline_timed = run_pipeline(ctx, name)
+        rows += pipeline_rows
+        timed.update(pipeline_timed)
+    latencies = time_interleaved(timed, new_session_id("pipelines"), rounds=rounds)
+    for row in rows:
+        row.update(latencies.get(f"{row['pipeline']}/{row['stage']}", {}))
+        print(f"[combined] {row['pipeline']} stage {row['stage']}: latency {row['latency_ms']} ms ({row['kernel']})")
     torch._dynamo.reset()
     return rows

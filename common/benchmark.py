@@ -1,6 +1,6 @@
 """Training throughput of the study's pipeline, and of a textbook pipeline for comparison.
 
-    python -m common.benchmark --model vgg11 --width 1.0 --steps 20 --dataset cifar10 --data-dir ../shared/data
+    python -m common.benchmark --model vgg11 --width 1.0 --steps 20 --dataset cifar10 --data-dir /path/to/folder
     python -m common.benchmark ... --compare      # also time the textbook pipeline, print the ratio
 
 ``fast`` is the trainer itself (``common.training.fit``): the split held as uint8 tensors on the
@@ -26,21 +26,40 @@ from common.cli import RunContext, add_common_args
 from common.data import DATASETS
 from common.models import build_model
 from common.results import write_results
+from common.timing import synchronize
 from common.training import Recipe, fit, make_optimizer
 
 
 def fast_images_per_second(ctx: RunContext, model_name: str, width: float, batch_size: int,
                            steps: int, warmup: int) -> float:
-    """Images/s of ``fit`` over ``steps`` optimizer steps after ``warmup`` untimed ones."""
+    """Images/s of ``fit`` over ``steps`` optimizer steps after ``warmup`` untimed ones.
+
+    The clock is read after synchronising the device (on CUDA a step's launch returns before it
+    runs): once when the warm-up steps are done (before the first step, with ``warmup`` 0, so
+    fit's setup is then included) and once after the last timed step."""
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"need steps >= 1 and warmup >= 0, got {steps} and {warmup}")
     splits = ctx.splits
     model = build_model(model_name, splits.num_classes, width)
     recipe = Recipe(epochs=1, batch_size=batch_size, compile=ctx.compile, seed=ctx.seed)
-    stamps: list[float] = []
+    clock: dict[str, float] = {}
+    done = 0
+
+    def after_step() -> None:
+        nonlocal done
+        done += 1
+        if done in (warmup, warmup + steps):
+            synchronize(ctx.device)
+            clock["start" if done == warmup else "end"] = time.perf_counter()
+
+    if warmup == 0:
+        synchronize(ctx.device)
+        clock["start"] = time.perf_counter()
     fit(model.to(ctx.device), splits, recipe, ctx.device, eval_split=None, progress=False,
-        after_step=lambda: stamps.append(time.perf_counter()), max_steps=warmup + steps)
-    if ctx.device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch_size / (stamps[-1] - stamps[warmup - 1])
+        after_step=after_step, max_steps=warmup + steps)
+    if "end" not in clock:
+        raise RuntimeError(f"the training split gave fewer than {warmup + steps} steps; lower --steps")
+    return steps * batch_size / (clock["end"] - clock["start"])
 
 
 def textbook_images_per_second(ctx: RunContext, model_name: str, width: float, batch_size: int,

@@ -27,7 +27,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help="smoke | cpu | full (default: full with CUDA, else cpu)")
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="cifar100",
-                        help="default cifar100; this workplace's real copy is cifar10")
+                        help="cifar100 (default) | cifar10; the number of classes follows")
     parser.add_argument("--data-dir", default=None,
                         help="folder holding cifar-100-python/ or cifar-10-batches-py/ "
                              "(default: $CIFAR_DIR, else ./data)")

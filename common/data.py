@@ -95,9 +95,7 @@ def ensure_dataset(name: str, root: str | os.PathLike, download: bool = True) ->
             f"{name}: expected the pickled 'python version' in {root / spec['folder']}/ "
             f"(missing: {', '.join(p.name for p in missing)}). Put the extracted folder "
             f"'{spec['folder']}' there, or point --data-dir / $CIFAR_DIR at its parent "
-            f"(in this workplace: build CIFAR-10 with "
-            f"'python ../shared/data/build_cifar10.py ../shared/data' and use "
-            f"--dataset cifar10 --data-dir ../shared/data)."
+            f"(torchvision downloads it there when the machine is online)."
         )
     return root / spec["folder"]
 

@@ -118,3 +118,10 @@ def model_from_config(config: dict) -> VGG:
 def count_parameters(model: nn.Module) -> int:
     """Number of parameters (trainable and frozen; buffers such as BN statistics excluded)."""
     return sum(p.numel() for p in model.parameters())
+
+
+def architecture_id(model: VGG) -> str:
+    """'vgg11/2375978 params': the architecture (family and parameter count) that decides a
+    model's dense latency; a channel-pruned model has its own, an unstructured-pruned one its
+    original's (its zeros are still computed by dense kernels)."""
+    return f"{model.config['name']}/{count_parameters(model)} params"

@@ -8,8 +8,10 @@ pass ``loss_fn`` and ``after_step`` instead of writing another loop.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
@@ -171,15 +173,33 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
     return history
 
 
+@contextlib.contextmanager
+def observers_frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the block, every fake-quantizer of ``model`` that records ranges (PT2E QAT graphs:
+    modules with an ``observer_enabled`` flag) keeps its ranges fixed; the flags are restored after.
+    Evaluation runs inside it, so validation or test images never move a QAT model's ranges."""
+    flags = [(m, m.observer_enabled.clone()) for m in model.modules()
+             if isinstance(getattr(m, "observer_enabled", None), torch.Tensor)]
+    try:
+        for m, _ in flags:
+            m.observer_enabled.zero_()
+        yield model
+    finally:
+        for m, flag in flags:
+            m.observer_enabled.copy_(flag)
+
+
 @torch.inference_mode()
 def predict_logits(model: nn.Module, images: torch.Tensor, dataset: str, batch_size: int = 1000,
                    jitter_generator: torch.Generator | None = None) -> torch.Tensor:
-    """fp32 logits [N,C] for uint8 images [N,3,32,32] (no augmentation; optional colour jitter)."""
+    """fp32 logits [N,C] on ``images``' device for uint8 images [N,3,32,32] (no augmentation;
+    optional colour jitter), in eval mode with any fake-quant observers frozen."""
     model.eval()
     transform = BatchTransform(dataset, jitter=jitter_generator is not None,
                                generator=jitter_generator)
-    chunks = [model(transform(images[i:i + batch_size])).float()
-              for i in range(0, len(images), batch_size)]
+    with observers_frozen(model):
+        chunks = [model(transform(images[i:i + batch_size])).float()
+                  for i in range(0, len(images), batch_size)]
     return torch.cat(chunks)
 
 

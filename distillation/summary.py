@@ -22,6 +22,7 @@ def seed_summary(rows: list[dict]) -> list[dict]:
     (sample std, 0 for one seed); ``gain_mean`` and ``gain_std``: points of top-1 over the
     independent student of the same seed, paired so that what a seed's shared initialisation and
     batch order do to every student cancels (blank when no seed of the method has an S_I row);
+    ``val_top1_mean`` (blank without validation readings), for choices among methods;
     ``train_seconds_mean``; ``selected_settings`` of the first seed. All rounded to 2 decimals."""
     independent = {str(r["seed"]): float(r["top1_acc"]) for r in rows if r["method"] == INDEPENDENT}
     out = []
@@ -32,9 +33,11 @@ def seed_summary(rows: list[dict]) -> list[dict]:
                  if str(r["seed"]) in independent]
         gain = [round(v, 2) for v in _mean_std(gains)] if gains else ["", ""]
         seconds = [float(r["train_seconds"]) for r in group if r.get("train_seconds") not in (None, "")]
+        vals = [float(r["val_top1_acc"]) for r in group if r.get("val_top1_acc") not in (None, "")]
         out.append({"method": method, "teacher": teacher, "seeds": len(group),
                     "top1_mean": round(top1_mean, 2), "top1_std": round(top1_std, 2),
                     "gain_mean": gain[0], "gain_std": gain[1],
+                    "val_top1_mean": round(statistics.fmean(vals), 2) if vals else "",
                     "train_seconds_mean": round(statistics.fmean(seconds), 1) if seconds else "",
                     "selected_settings": group[0].get("selected_settings", "")})
     return out

@@ -3,9 +3,10 @@
 Sizes are bytes of files written to checkpoints/<dataset>-<profile>/export/: the dense
 state_dict of each model, and a compact form (bitmask + non-zero values for the unstructured
 model; the smaller dense model for the structured one; the original has no compact form beyond
-its dense one). Latency: fp32, channels_last, on this run's device and thread count, batch 1 and
-a larger batch; models take turns over several rounds of (warm-up, median of repeated runs)
-and the median round is reported.
+its dense one). Latency (common.timing): fp32, channels_last, eager (the kernels a pruned model
+gets without a sparse backend), on this run's device and thread count, batch 1 and a larger
+batch; every (model, batch) is timed in one session, warm-up then the median over rounds taken
+in turns.
 
 Writes results/<dataset>-<profile>/pruning/pruned_models.csv (one row per model and batch size).
 """
@@ -21,17 +22,19 @@ import torch  # noqa: E402
 from common.baselines import get_baseline  # noqa: E402
 from common.checkpoints import checkpoint_path  # noqa: E402
 from common.cli import RunContext, add_common_args  # noqa: E402
-from common.measure import measure_latency, saved_size_bytes  # noqa: E402
+from common.measure import saved_size_bytes  # noqa: E402
 from common.results import write_results  # noqa: E402
+from common.timing import Timed, new_session_id, time_interleaved  # noqa: E402
 from pruning.methods import count_nonzero_parameters, overall_sparsity, to_bitmask_state  # noqa: E402
-from pruning.study import TASK, get_structured_final, get_unstructured_final, test_accuracy  # noqa: E402
+from pruning.study import (TASK, get_structured_final, get_unstructured_final, test_accuracy,  # noqa: E402
+                           val_top1)
 
 
 def main(argv=None):
     parser = add_common_args(argparse.ArgumentParser(description=__doc__))
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 256])
-    parser.add_argument("--repeats", type=int, default=30, help="timed runs per latency reading")
-    parser.add_argument("--rounds", type=int, default=3, help="latency readings per model, taken in turns (odd)")
+    parser.add_argument("--rounds", type=int, default=30,
+                        help="timing rounds (every model and batch size once per round, in turns)")
     args = parser.parse_args(argv)
     ctx = RunContext.from_args(args)
     base, base_meta = get_baseline(ctx, "vgg11")
@@ -50,21 +53,22 @@ def main(argv=None):
         info[name] = {"model": name, "overall_sparsity": round(overall_sparsity(model), 4),
                       "params_nonzero": count_nonzero_parameters(model),
                       "top1_before_finetune": round(meta["top1_before_finetune"] if meta else acc, 2),
-                      "top1_acc": round(acc, 2),
+                      "val_top1_acc": round(val_top1(model, ctx), 2), "top1_acc": round(acc, 2),
                       "size_bytes_dense": saved_size_bytes(model.state_dict(), export / f"{name}_dense.pt"),
                       "size_bytes_compact": saved_size_bytes(compact, export / f"{name}_compact.pt"),
                       "compact_format": formats[name]}
-    # Latency: the models take turns over several rounds, so drifts of the machine hit all alike;
-    # each reading is a median after warm-up, and the reported one is the median round.
-    readings = {(name, b): [] for name in models for b in args.batch_sizes}
-    for _ in range(args.rounds):
-        for (name, batch), found in readings.items():
-            x = torch.randn(batch, 3, 32, 32, device=ctx.device).contiguous(memory_format=torch.channels_last)
-            found.append(measure_latency(models[name], x, warmup=5, repeats=args.repeats))
+    # Latency: every (model, batch) in one session, taking turns, so drifts of the machine hit all alike.
+    generator = torch.Generator().manual_seed(ctx.seed)
+    examples = {b: torch.randn(b, 3, 32, 32, generator=generator).to(ctx.device)
+                .contiguous(memory_format=torch.channels_last) for b in args.batch_sizes}
+    timed = time_interleaved({f"{name}@{b}": Timed(models[name], examples[b], "fp32 conv, eager")
+                              for name in models for b in args.batch_sizes},
+                             new_session_id("pruned_models"), warmup=5, rounds=args.rounds)
     rows = []
-    for (name, _), found in readings.items():
-        median = sorted(found, key=lambda r: r["latency_ms"])[len(found) // 2]
-        rows.append({**info[name], **{k: round(v, 4) if isinstance(v, float) else v for k, v in median.items()}})
+    for key, t in timed.items():
+        name = key.split("@")[0]
+        rows.append({**info[name], "batch_size": t["latency_batch"], "latency_ms": t["latency_ms"],
+                     "device": t["latency_device"], **t})
     for r in rows:
         print(f"{r['model']} batch={r['batch_size']}: top1={r['top1_acc']}% dense={r['size_bytes_dense']}B "
               f"compact={r['size_bytes_compact']}B latency={r['latency_ms']:.3f}ms")

@@ -2,11 +2,13 @@
 
 Calibration (activation ranges) uses 2048 training images; accuracy is top-1 on the test split.
 Every row says how its number was obtained: fp16/bf16 and the PT2E int8 model run real
-low-precision kernels (int8 under torch.compile); rows marked simulated=yes run fp32 arithmetic
-on values rounded to the format (this study's fake-quantizers, for formats with no CPU kernel).
+low-precision kernels (int8 compiled with Inductor freezing, its int8 kernels counted in
+int8_kernels); rows marked simulated=yes run fp32 arithmetic on values rounded to the format
+(this study's fake-quantizers, for formats with no CPU kernel).
 size_bytes is a real file in checkpoints/<dataset>-<profile>/quantized/: the state_dict in the
 cast dtype, torchao's own int4 state_dict, or this study's packed format (codes packed
-bits-per-value, float16 scales and BatchNorm). Latency: batch 256, warm-up then median.
+bits-per-value, float16 scales and BatchNorm). Latency (common.timing): batch 256, every
+real-kernel model in one session, warm-up then the median over rounds taken in turns.
 
 Writes results/<dataset>-<profile>/quantization/ptq.csv.
 """
@@ -26,13 +28,14 @@ from quantization.study import TASK, base_model  # noqa: E402
 def main(argv=None):
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--repeats", type=int, default=20, help="timed runs per latency reading")
+    parser.add_argument("--rounds", type=int, default=20,
+                        help="timing rounds (every real-kernel model once per round, in turns)")
     args = parser.parse_args(argv)
     ctx = RunContext.from_args(args)
     base, meta = base_model(ctx)
-    rows = ptq_rows(base, ctx, args.repeats)
+    rows = ptq_rows(base, ctx, args.rounds)
     write_results(rows, ctx.results_dir(TASK) / "ptq.csv",
-                  ctx.provenance(base_checkpoint_utc=meta["trained_utc"], latency_repeats=args.repeats))
+                  ctx.provenance(base_checkpoint_utc=meta["trained_utc"], latency_rounds=args.rounds))
 
 
 if __name__ == "__main__":

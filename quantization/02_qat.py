@@ -1,11 +1,14 @@
 """Quantization-aware training from the trained VGG-11 at fp16, bf16, int8 and int4.
 
 Each format starts from its PTQ model (epoch 0) and fine-tunes for the profile's finetune
-epochs with the pruning study's recipe (cosine, a tenth of the peak learning rate); top-1 on the
-test split after every epoch. int8 is torchao's PT2E QAT (prepare_qat_pt2e, BatchNorm folded,
-fp32 training) and its last epoch is the converted int8 model; fp16, bf16 and int4 (W4A4) are
-this study's fake-quantizers (simulated). An fp32 fine-tune with the same recipe is the control:
-fine-tuning alone can move accuracy. Reports the first epoch within 0.5 point of fp32.
+epochs with the pruning study's recipe (cosine, a tenth of the peak learning rate); validation
+top-1 after every epoch (observers frozen while evaluating, so no evaluation image moves a
+range), test top-1 of the PTQ model and of the final model only. int8 is torchao's PT2E QAT
+(prepare_qat_pt2e, BatchNorm folded, fp32 training) and its last epoch is the converted int8
+model, run on int8 kernels; fp16, bf16 and int4 (W4A4) are this study's fake-quantizers
+(simulated), fp16 trained without bf16 autocast. An fp32 fine-tune with the same recipe is the
+control: fine-tuning alone can move accuracy. Reports the first epoch whose validation top-1 is
+within 0.5 point of the fp32 model's.
 
 Writes results/<dataset>-<profile>/quantization/qat.csv, qat_summary.csv and qat_recovery.png.
 """
@@ -33,8 +36,8 @@ def main(argv=None):
     base, meta = base_model(ctx)
     epochs = args.epochs or ctx.profile.finetune_epochs
     rows = qat_curves(base, ctx, epochs)
-    fp32 = next(float(r["top1_acc"]) for r in rows if r["format"] == "fp32" and r["epoch"] == 0)
-    summary = qat_summary(rows, fp32)
+    summary = qat_summary(rows)
+    fp32 = summary[0]["fp32_val_top1"]
     out = ctx.results_dir(TASK)
     prov = ctx.provenance(base_checkpoint_utc=meta["trained_utc"], qat_epochs=epochs,
                           within_points=WITHIN_POINTS)

@@ -6,10 +6,11 @@ Configurations (weight-only, per-channel integer codes, simulated): (i) uniform 
 int2; (ii) first conv and last linear at float16, the rest at int4/int3/int2; (iii) adaptive
 bits in {2,3,4,5,6,8,16} per layer, greedily allocated from the Hessian or the activation
 sensitivity under exactly the total-bits budget of (ii). The allocation reads only validation /
-training data; top-1 is on the test split (validation top-1 beside it). size_bytes is the real
-packed file; latency is of the model as it runs here (dequantized weights on fp32 kernels, so
-it does not fall with the bits: no mixed-bit kernel exists); fp32 and real PT2E int8 rows give
-the kernel reference.
+training data; top-1 is on the test split (validation top-1 beside it, for any choice).
+size_bytes is the real packed file. These configurations are simulated and carry no latency (no
+mixed-bit kernel exists). Real-kernel rows beside them: fp32, int8 W8A8 (PT2E) everywhere, and
+int8 with the first conv and last linear in fp32 (the X86 quantizer's per-module configuration;
+the file stores those two layers in float16), all timed in one interleaved session at batch 256.
 
 Writes results/<dataset>-<profile>/quantization/hessian_trace.csv, mixed_precision.csv and
 mixed_precision.png.
@@ -35,7 +36,8 @@ def main(argv=None):
                         help="the low bit width of rule (ii), one budget each")
     parser.add_argument("--hessian-images", type=int, default=1024)
     parser.add_argument("--hutchinson-samples", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=10, help="timed runs per latency reading")
+    parser.add_argument("--rounds", type=int, default=15,
+                        help="timing rounds of the real-kernel models (each once per round, in turns)")
     args = parser.parse_args(argv)
     ctx = RunContext.from_args(args)
     base, meta = base_model(ctx)
@@ -43,7 +45,7 @@ def main(argv=None):
                            lambda: sensitivity_rows(base, ctx, args.hessian_images, args.hutchinson_samples),
                            base_checkpoint_utc=meta["trained_utc"], hessian_images=args.hessian_images,
                            hutchinson_samples=args.hutchinson_samples)
-    rows = config_rows(base, ctx, configurations(base, sens, args.low_bits), args.repeats)
+    rows = config_rows(base, ctx, configurations(base, sens, args.low_bits), args.rounds)
     out = ctx.results_dir(TASK)
     write_results(rows, out / "mixed_precision.csv",
                   ctx.provenance(base_checkpoint_utc=meta["trained_utc"], low_bits=args.low_bits))

@@ -4,8 +4,9 @@ quantization-aware fine-tuned (QAT).
 The formats, and where their numbers come from:
 - fp16 / bf16: the model cast to the dtype, real kernels (``InputCast`` feeds it that dtype).
 - int8: static W8A8 through torchao PT2E (per-channel weights, per-tensor activations); PTQ and
-  QAT (``prepare_qat_pt2e``); accuracy and latency of the converted model under
-  ``torch.compile``, i.e. real int8 oneDNN kernels. A simulated W8A8 of this study's own
+  QAT (``prepare_qat_pt2e``); accuracy and latency of the converted model compiled with Inductor
+  freezing (``compile_int8``), which lowers it to int8 oneDNN kernels; the number of int8 kernels
+  is counted and the row is labelled simulated if there were none. A simulated W8A8 of this study's own
   fake-quantizers is reported beside it as a check of the simulator.
 - int4: torchao's ``IntxWeightOnlyConfig`` (real int4 values, stored unpacked in int8 and
   dequantized for an fp32 conv: torchao has no int4 conv kernel; its ``PerAxis(0)`` on a 4-D conv
@@ -27,11 +28,12 @@ from torchao.quantization.granularity import PerAxis
 
 from common.cli import RunContext
 from common.models import VGG
+from common.timing import InferenceCompiled, Timed, new_session_id, time_interleaved
 from quantization.activations import ActSpec
 from quantization.fake_quant import Scheme, uniform_config, uniform_scheme
-from quantization.pt2e import convert_int8, prepare_int8_qat, quantize_int8_pt2e
+from quantization.pt2e import compile_int8, convert_int8, prepare_int8_qat, quantize_int8_pt2e
 from quantization.quantizers import QuantSpec
-from quantization.study import (calibration_batches, latency_batch, latency_row, qat_finetune,
+from quantization.study import (accuracy_columns, calibration_batches, latency_batch, qat_finetune,
                                 quantized_copy, quantized_file_bytes, state_dict_bytes, test_top1)
 
 INT4_ACT_PERCENTILE = 99.99
@@ -73,100 +75,121 @@ def torchao_int4_weight_only(model: nn.Module) -> nn.Module:
     return quantized.eval()
 
 
-def ptq_rows(base: VGG, ctx: RunContext, repeats: int) -> list[dict]:
-    """One row per format: top-1 on test, bytes of a real file, latency where a real kernel runs."""
+def ptq_rows(base: VGG, ctx: RunContext, rounds: int) -> list[dict]:
+    """One row per format: validation and test top-1, bytes of a real file, and, for formats with
+    a real kernel, batch-256 latency; every latency of the table comes from one interleaved
+    timing session (``common.timing``). The int8 row is 'real' only if Inductor lowered it to
+    int8 kernels (counted); otherwise it is labelled simulated."""
     example = latency_batch(ctx)
     schemes = simulated_schemes(base)
-    rows = []
+    rows, timed = [], {}
 
-    def row(fmt, scheme, weights, activations, model, size, kernel, simulated, timed=True,
-            compiled=False):
+    def row(fmt, scheme, weights, activations, model, size, simulated, kernel=None, runner=None,
+            example_dtype=None):
         start = time.perf_counter()
-        runner = torch.compile(model) if compiled else model
-        top1 = test_top1(runner, ctx)
+        runner = runner or model
         r = {"format": fmt, "scheme": scheme, "weights": weights, "activations": activations,
-             "top1_acc": top1, "size_bytes": size, "kernel": kernel,
+             **accuracy_columns(runner, ctx), "size_bytes": size, "kernel": kernel or "",
              "simulated": "yes" if simulated else "no"}
-        if timed:
-            x = example.to(model.dtype) if isinstance(model, InputCast) else example
-            r.update(latency_row(model, x, repeats, compiled))
-        print(f"[ptq] {fmt:18s} {scheme:28s} top-1 {top1:.2f}% ({time.perf_counter() - start:.0f}s)")
+        if isinstance(runner, InferenceCompiled) and "int8" in fmt and runner.int8_kernels() == 0:
+            r["simulated"] = "yes"    # compiled, but Inductor lowered no int8 kernel: not a real int8 number
+        if r["simulated"] == "no":
+            timed[len(rows)] = Timed(runner, example if example_dtype is None else example.to(example_dtype),
+                                     kernel)
+        print(f"[ptq] {fmt:18s} {scheme:28s} top-1 {r['top1_acc']:.2f}% ({time.perf_counter() - start:.0f}s)")
         rows.append(r)
 
     fp32_bytes = state_dict_bytes(base, ctx, "fp32")
-    row("fp32", "fp32 (eager)", "fp32", "fp32", base, fp32_bytes, "fp32 conv (oneDNN), eager", False)
-    row("fp32", "fp32 (torch.compile)", "fp32", "fp32", base, fp32_bytes,
-        "fp32 conv, torch.compile (Inductor)", False, compiled=True)
+    row("fp32", "fp32 (eager)", "fp32", "fp32", base, fp32_bytes, False, "fp32 conv (oneDNN), eager")
+    row("fp32", "fp32 (torch.compile)", "fp32", "fp32", base, fp32_bytes, False,
+        runner=InferenceCompiled(base))
     for fmt, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
         model = cast_model(base, dtype)
-        row(fmt, f"{fmt} cast", fmt, fmt, model, state_dict_bytes(model.model, ctx, fmt),
-            f"{fmt} conv, eager", False, timed=True)
+        row(fmt, f"{fmt} cast", fmt, fmt, model, state_dict_bytes(model.model, ctx, fmt), False,
+            f"{fmt} conv, eager", example_dtype=dtype)
     int8_file = quantized_file_bytes(base, uniform_config(base, QuantSpec(8)), ctx, "int8")
     calibration = calibration_batches(ctx)
     int8 = quantize_int8_pt2e(base, calibration[0], calibration)
     row("int8", "W8A8 static (torchao PT2E)", "int8 per-channel", "int8 per-tensor", int8,
-        int8_file, "int8 oneDNN via PT2E + torch.compile", False, compiled=True)
+        int8_file, False, runner=compile_int8(int8))
     row("int8", "W8A8 (fake-quant check)", "int8 per-channel", "int8 per-tensor (max)",
-        quantized_copy(base, schemes["int8-sim"], ctx), int8_file, "fp32 simulation", True, timed=False)
+        quantized_copy(base, schemes["int8-sim"], ctx), int8_file, True, "fp32 simulation")
     torchao4 = torchao_int4_weight_only(base)
     row("int4", "W4 weight-only (torchao)", "int4 per-channel-and-tap", "fp32", torchao4,
-        state_dict_bytes(torchao4, ctx, "int4_torchao"),
-        "torchao IntxUnpackedToInt8Tensor (int4 held in int8, dequantized for an fp32 conv)", False)
+        state_dict_bytes(torchao4, ctx, "int4_torchao"), False,
+        "torchao IntxUnpackedToInt8Tensor (int4 held in int8, dequantized for an fp32 conv)")
     int4_file = quantized_file_bytes(base, uniform_config(base, QuantSpec(4)), ctx, "int4")
     row("int4", "W4 weight-only (packed)", "int4 per-channel", "fp32",
-        quantized_copy(base, schemes["int4-weight-only"], ctx), int4_file, "fp32 simulation", True,
-        timed=False)
+        quantized_copy(base, schemes["int4-weight-only"], ctx), int4_file, True, "fp32 simulation")
     row("int4", "W4A4", "int4 per-channel", f"int4 per-tensor (p{INT4_ACT_PERCENTILE:g})",
-        quantized_copy(base, schemes["int4"], ctx), int4_file, "fp32 simulation", True, timed=False)
+        quantized_copy(base, schemes["int4"], ctx), int4_file, True, "fp32 simulation")
+    latencies = time_interleaved({str(i): t for i, t in timed.items()}, new_session_id("ptq"), rounds=rounds)
+    for i, r in enumerate(rows):
+        r.update(latencies.get(str(i), {"latency_ms": "", "int8_kernels": ""}))
+    for r in rows:
+        print(f"[ptq] {r['format']:5s} {r['scheme']:28s} latency {r['latency_ms']} ms ({r['kernel']})")
     torch._dynamo.reset()
     return rows
 
 
 def qat_curves(base: VGG, ctx: RunContext, epochs: int) -> list[dict]:
-    """QAT from ``base`` at each format for ``epochs``: rows (format, epoch, top1_acc on test,
-    how measured). Epoch 0 is the PTQ model; an fp32 fine-tune of the same recipe is the control."""
+    """QAT from ``base`` at each format for ``epochs``: rows (format, epoch, val_top1_acc after
+    every epoch, top1_acc on test for the PTQ model (epoch 0) and the final model only, how
+    measured). An fp32 fine-tune of the same recipe is the control. Formats train at their own
+    precision: bf16 autocast for the bf16 format and the fp32 control (the trainer's recipe),
+    none for fp16 (its values would be bf16 otherwise) and int8 (PT2E graphs train in fp32)."""
     rows = []
     schemes = simulated_schemes(base)
-    base_top1 = test_top1(base, ctx)
 
-    def record(fmt, epoch, top1, how, seconds=0.0):
-        rows.append({"format": fmt, "epoch": epoch, "top1_acc": top1, "measured_on": how,
+    def record(fmt, epoch, val, test, how, seconds=0.0):
+        rows.append({"format": fmt, "epoch": epoch, "val_top1_acc": val, "top1_acc": test,
+                     "measured_on": how,
                      "simulated": "no" if how.startswith(("fp32", "converted")) else "yes",
                      "train_seconds": round(seconds, 1)})
 
-    def run(fmt, model, how, bf16=True):
+    def run(fmt, model, how, bf16):
         start = time.perf_counter()
         history = qat_finetune(model, ctx, epochs, desc=f"qat-{fmt}", bf16=bf16)
         for h in history:
-            record(fmt, h["epoch"], h["test_top1_acc"], how, h["seconds"])
+            record(fmt, h["epoch"], h["val_top1_acc"], "", how, h["seconds"])
+        rows[-1]["top1_acc"] = test_top1(model, ctx)
         return time.perf_counter() - start
 
-    record("fp32", 0, base_top1, "fp32 model")
-    run("fp32", copy.deepcopy(base), "fp32 model (fine-tune control)")
+    def record_ptq(fmt, model, how):
+        acc = accuracy_columns(model, ctx)
+        record(fmt, 0, acc["val_top1_acc"], acc["top1_acc"], how)
+
+    record_ptq("fp32", base, "fp32 model")
+    run("fp32", copy.deepcopy(base), "fp32 model (fine-tune control)", bf16=True)
     for fmt in ("fp16", "bf16", "int4"):
         model = quantized_copy(base, schemes[fmt], ctx)
-        record(fmt, 0, test_top1(model, ctx), "fake-quant model")
-        run(fmt, model, "fake-quant model")
+        record_ptq(fmt, model, "fake-quant model")
+        run(fmt, model, "fake-quant model", bf16=fmt != "fp16")
     calibration = calibration_batches(ctx)
-    record("int8", 0, test_top1(quantize_int8_pt2e(base, calibration[0], calibration), ctx),
-           "converted int8 (PT2E PTQ)")
+    record_ptq("int8", compile_int8(quantize_int8_pt2e(base, calibration[0], calibration)),
+               "converted int8 (PT2E PTQ)")
     prepared = prepare_int8_qat(base, calibration[0])
-    seconds = run("int8", prepared, "PT2E fake-quant graph", bf16=False)
-    rows[-1] = {**rows[-1], "top1_acc": test_top1(convert_int8(prepared), ctx),
+    seconds = run("int8", prepared, "PT2E fake-quant graph (observers frozen for evaluation)", bf16=False)
+    final = accuracy_columns(compile_int8(convert_int8(prepared)), ctx)
+    rows[-1] = {**rows[-1], "val_top1_acc": final["val_top1_acc"], "top1_acc": final["top1_acc"],
                 "measured_on": "converted int8 (PT2E QAT)", "simulated": "no"}
     print(f"[qat] int8 PT2E QAT {seconds:.0f}s")
+    torch._dynamo.reset()
     return rows
 
 
-def qat_summary(rows: list[dict], fp32_top1: float) -> list[dict]:
-    """Per format: PTQ (epoch 0) and final top-1, and the first epoch within 0.5 point of fp32
-    (empty when never reached)."""
+def qat_summary(rows: list[dict]) -> list[dict]:
+    """Per format: PTQ (epoch 0) and final test top-1, and the first epoch whose *validation*
+    top-1 is within 0.5 point of the fp32 model's validation top-1 (empty when never reached)."""
+    fp32 = next(r for r in rows if r["format"] == "fp32" and int(r["epoch"]) == 0)
+    fp32_val = float(fp32["val_top1_acc"])
     out = []
     for fmt in dict.fromkeys(r["format"] for r in rows):
-        curve = sorted(((int(r["epoch"]), float(r["top1_acc"])) for r in rows if r["format"] == fmt))
-        reached = [e for e, acc in curve if acc >= fp32_top1 - WITHIN_POINTS]
-        out.append({"format": fmt, "fp32_top1": fp32_top1, "ptq_top1": curve[0][1],
-                    "qat_top1": curve[-1][1], "qat_epochs": curve[-1][0],
+        curve = sorted((int(r["epoch"]), r) for r in rows if r["format"] == fmt)
+        reached = [e for e, r in curve if float(r["val_top1_acc"]) >= fp32_val - WITHIN_POINTS]
+        out.append({"format": fmt, "fp32_top1": float(fp32["top1_acc"]), "fp32_val_top1": fp32_val,
+                    "ptq_top1": float(curve[0][1]["top1_acc"]), "qat_top1": float(curve[-1][1]["top1_acc"]),
+                    "qat_epochs": curve[-1][0],
                     "epochs_to_within_half_point": reached[0] if reached else ""})
     return out
 

@@ -10,6 +10,11 @@ replaces the Hessian term by the mean square of the layer's input, E[x^2] (a lay
 error is about ||dW||^2 E[x^2] for independent inputs). Bits are allocated greedily: every layer
 starts at the fewest bits, and the upgrade with the largest sensitivity drop per extra bit that
 still fits the budget is taken until none fits.
+
+These configurations are simulated (no mixed-bit conv kernel exists on the CPU). Beside them,
+what the x86 int8 backend really runs: int8 everywhere, and rule (ii) as a real model -- the
+first conv and the last linear fp32, every other layer int8 (the X86 quantizer's per-module
+configuration) -- with real size, accuracy and latency.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from common.augment import BatchTransform
 from common.cli import RunContext
 from quantization.fake_quant import apply_weight_quant, bake, observe_layer_inputs, quantizable_layers
 from quantization.hessian import hutchinson_trace
-from quantization.pt2e import quantize_int8_pt2e
+from common.timing import InferenceCompiled, Timed, new_session_id, time_interleaved
+from quantization.pt2e import compile_int8, quantize_int8_pt2e
 from quantization.quantizers import QuantSpec, quantize_dequantize, storage_bits
 from quantization.storage import model_bits
-from quantization.study import (calibration_batches, latency_batch, latency_row,
+from quantization.study import (accuracy_columns, calibration_batches, latency_batch,
                                 quantized_file_bytes, state_dict_bytes)
 
 BIT_CHOICES = (2, 3, 4, 5, 6, 8)
@@ -183,11 +189,12 @@ def configurations(model: nn.Module, sens_rows: list[dict], low_bits: Iterable[i
 
 
 def config_rows(model: nn.Module, ctx: RunContext, configs: list[tuple[str, str, dict[str, int]]],
-                repeats: int) -> list[dict]:
-    """mixed_precision.csv: per configuration, the bits per layer, total bits, real file bytes,
-    validation and test top-1, and latency of the model as it runs (plus fp32 / PT2E int8
-    references with real kernels)."""
-    example = latency_batch(ctx)
+                rounds: int) -> list[dict]:
+    """mixed_precision.csv: per simulated configuration, the bits per layer, total bits, real file
+    bytes, validation and test top-1 (no latency: no mixed-bit kernel exists, they run fp32 convs
+    on dequantized weights); then the configurations that run on real kernels, timed together
+    in one session (``common.timing``): fp32, int8 W8A8 everywhere, and int8 W8A8 with the first
+    conv and the last linear kept fp32 (X86 quantizer per-module configuration)."""
     rows = []
     for kind, name, bits in configs:
         config = config_from_bits(bits)
@@ -195,22 +202,45 @@ def config_rows(model: nn.Module, ctx: RunContext, configs: list[tuple[str, str,
         rows.append({"config": name, "kind": kind, "layer_bits": bits_string(bits),
                      "total_bits": model_bits(model, config),
                      "size_bytes": quantized_file_bytes(model, config, ctx, "mixed_precision"),
-                     "val_top1_acc": ctx.evaluate(quantized, "val")["top1_acc"],
-                     "top1_acc": ctx.evaluate(quantized, "test")["top1_acc"],
-                     "kernel": "fp32 conv on dequantized weights", "simulated": "yes",
-                     **latency_row(quantized, example, repeats)})
+                     **accuracy_columns(quantized, ctx),
+                     "kernel": "none (simulated: fp32 conv on dequantized weights)", "simulated": "yes",
+                     "latency_ms": ""})
         print(f"[mixed] {name:45s} {rows[-1]['layer_bits']:28s} {rows[-1]['total_bits'] / 8e6:.3f} MB "
               f"top-1 {rows[-1]['top1_acc']:.2f}%")
+    return rows + real_kernel_rows(model, ctx, rounds)
+
+
+def real_kernel_rows(model: nn.Module, ctx: RunContext, rounds: int) -> list[dict]:
+    """fp32, int8 everywhere and int8 with first/last fp32, on real kernels (compiled with
+    freezing; int8 rows count their int8 kernels and say simulated if none ran): validation and
+    test top-1, real file bytes, batch-256 latency from one interleaved session."""
     calibration = calibration_batches(ctx)
-    references = [("fp32", "fp32", model, "fp32 conv", False),
-                  ("int8 W8A8 (PT2E)", "real int8",
-                   quantize_int8_pt2e(model, calibration[0], calibration), "int8 oneDNN (torch.compile)", True)]
-    for name, kind, runner, kernel, compiled in references:
-        compiled_runner = torch.compile(runner) if compiled else runner
-        rows.append({"config": name, "kind": kind, "layer_bits": "",
-                     "total_bits": "", "size_bytes": state_dict_bytes(model, ctx, "fp32") if kind == "fp32"
-                     else quantized_file_bytes(model, config_from_bits(uniform_bits(model, 8)), ctx, "int8"),
-                     "val_top1_acc": ctx.evaluate(compiled_runner, "val")["top1_acc"],
-                     "top1_acc": ctx.evaluate(compiled_runner, "test")["top1_acc"],
-                     "kernel": kernel, "simulated": "no", **latency_row(runner, example, repeats, compiled)})
+    edges = edge_layers(model)
+    layers = list(quantizable_layers(model))
+    int8_all = {name: 8 for name in layers}
+    int8_edges = {name: 16 if name in edges else 8 for name in layers}
+    candidates = [
+        ("fp32", "real fp32", "-".join("32" for _ in layers), InferenceCompiled(model),
+         state_dict_bytes(model, ctx, "fp32")),
+        ("int8 W8A8 (PT2E)", "real int8", bits_string(int8_all),
+         compile_int8(quantize_int8_pt2e(model, calibration[0], calibration)),
+         quantized_file_bytes(model, config_from_bits(int8_all), ctx, "int8")),
+        ("int8 W8A8 (PT2E), first/last fp32", "real int8, first/last fp32",
+         bits_string(int8_edges).replace("16", "32"),
+         compile_int8(quantize_int8_pt2e(model, calibration[0], calibration, keep_float=edges)),
+         quantized_file_bytes(model, config_from_bits(int8_edges), ctx, "int8_first_last_fp32")),
+    ]
+    rows = []
+    for name, kind, bits, runner, size in candidates:
+        rows.append({"config": name, "kind": kind, "layer_bits": bits, "total_bits": "",
+                     "size_bytes": size, **accuracy_columns(runner, ctx)})
+    example = latency_batch(ctx)
+    timed = time_interleaved({c[0]: Timed(c[3], example) for c in candidates},
+                             new_session_id("mixed_precision"), rounds=rounds)
+    for row in rows:
+        row.update(timed[row["config"]])
+        row["simulated"] = "no" if row["kind"] == "real fp32" or row["int8_kernels"] > 0 else "yes"
+        print(f"[mixed] {row['config']:45s} top-1 {row['top1_acc']:.2f}% {row['size_bytes']:,} B "
+              f"latency {row['latency_ms']} ms ({row['kernel']})")
+    torch._dynamo.reset()
     return rows

@@ -12,14 +12,15 @@ from common.figures import save_figure
 
 
 def plot_qat_recovery(rows: list[dict], fp32_top1: float, within: float, path: Path) -> Path:
-    """Test top-1 (%) against QAT epoch, one line per format (epoch 0 = PTQ)."""
+    """Validation top-1 (%) against QAT epoch, one line per format (epoch 0 = PTQ);
+    ``fp32_top1`` is the fp32 model's validation top-1."""
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     for fmt in dict.fromkeys(r["format"] for r in rows):
-        pts = sorted((int(r["epoch"]), float(r["top1_acc"])) for r in rows if r["format"] == fmt)
+        pts = sorted((int(r["epoch"]), float(r["val_top1_acc"])) for r in rows if r["format"] == fmt)
         ax.plot(*zip(*pts), marker="o", ms=4, label=fmt)
     ax.axhspan(fp32_top1 - within, fp32_top1, color="gray", alpha=0.15,
                label=f"within {within:g} pt of fp32")
-    ax.set(xlabel="QAT epoch (0 = PTQ)", ylabel="test top-1 (%)", title="Recovery under QAT")
+    ax.set(xlabel="QAT epoch (0 = PTQ)", ylabel="validation top-1 (%)", title="Recovery under QAT")
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -73,6 +74,10 @@ def plot_mixed_precision(rows: list[dict], path: Path) -> Path:
                      if r["kind"] == kind)
         if pts:
             ax.plot(*zip(*pts), marker=marker, ms=5, ls="-" if kind == "uniform" else ":", label=kind)
+    for kind, marker in (("real int8", "P"), ("real int8, first/last fp32", "X")):
+        pts = [(float(r["size_bytes"]) / 1e6, float(r["top1_acc"])) for r in rows if r["kind"] == kind]
+        if pts:
+            ax.scatter(*zip(*pts), marker=marker, s=50, color="k", label=f"{kind} (PT2E, file size)")
     ax.set(xlabel="model size (MB, codes + fp16 scales + fp16 rest)", ylabel="test top-1 (%)",
            title="Mixed precision: accuracy vs size")
     ax.grid(alpha=0.3)

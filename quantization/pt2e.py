@@ -4,9 +4,14 @@
 annotates static int8 activations and per-channel int8 weights of every conv and linear.
 PTQ: ``prepare_pt2e`` inserts observers, calibration batches set the ranges, ``convert_pt2e``
 gives the quantized graph. QAT: ``prepare_qat_pt2e`` inserts fake-quantizers (BatchNorm folded
-into the conv during training), the graph trains like any module, then ``convert_pt2e``. Under
-``torch.compile`` Inductor lowers the converted graph to int8 oneDNN kernels (real
-low-precision compute); run eagerly it executes the equivalent quantize/dequantize reference ops.
+into the conv during training), the graph trains like any module, then ``convert_pt2e``.
+Layers named in ``keep_float`` get no quantization config (the X86 quantizer's per-module
+configuration): they stay fp32 while the rest runs int8.
+
+Only ``compile_int8`` (``torch.compile`` with Inductor freezing on, see ``common.timing``) lowers a
+converted graph to int8 oneDNN kernels, and it counts them; run eagerly, or compiled without
+freezing, the graph executes fp32 convolutions between quantize/dequantize ops. The PT2E x86
+backend exists only on the CPU: these functions take CPU models and inputs.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from torchao.quantization.pt2e import allow_exported_model_train_eval
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e
 from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
 
+from common.timing import InferenceCompiled
+
 MAX_BATCH = 4096
 
 
@@ -27,20 +34,25 @@ def _export(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
     return torch.export.export(model, (example,), dynamic_shapes=({0: batch},)).module()
 
 
-def _quantizer(is_qat: bool) -> x86.X86InductorQuantizer:
+def _quantizer(is_qat: bool, keep_float: Iterable[str] = ()) -> x86.X86InductorQuantizer:
     config = x86.get_default_x86_inductor_quantization_config(is_qat=is_qat)
-    return x86.X86InductorQuantizer().set_global(config)
+    quantizer = x86.X86InductorQuantizer().set_global(config)
+    for name in keep_float:
+        quantizer.set_module_name_qconfig(name, None)
+    return quantizer
 
 
 @torch.no_grad()
 def quantize_int8_pt2e(model: nn.Module, example: torch.Tensor,
-                       calibration: Iterable[torch.Tensor]) -> torch.fx.GraphModule:
-    """Static int8 PTQ of ``model`` (eval mode) via PT2E.
+                       calibration: Iterable[torch.Tensor], keep_float: Iterable[str] = ()
+                       ) -> torch.fx.GraphModule:
+    """Static int8 PTQ of ``model`` (eval mode, CPU) via PT2E.
 
-    ``example`` [B,3,H,W] (B >= 2) traces the graph; ``calibration`` yields normalised input
-    batches (train or validation images only) that set the activation ranges.
+    ``example`` [B,3,H,W] (B >= 2, CPU) traces the graph; ``calibration`` yields normalised
+    input batches (train or validation images only) that set the activation ranges; the layers
+    named in ``keep_float`` (module names, e.g. the first conv) stay fp32.
     """
-    prepared = prepare_pt2e(_export(model.eval(), example), _quantizer(is_qat=False))
+    prepared = prepare_pt2e(_export(model.eval(), example), _quantizer(False, keep_float))
     for batch in calibration:
         prepared(batch)
     # Exported modules refuse .train()/.eval() by default; the study's helpers call .eval().
@@ -58,3 +70,10 @@ def convert_int8(prepared: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """The int8 model of a trained ``prepare_int8_qat`` graph (eval mode)."""
     prepared.eval()
     return allow_exported_model_train_eval(convert_pt2e(prepared))
+
+
+def compile_int8(graph: torch.fx.GraphModule) -> InferenceCompiled:
+    """A converted PT2E graph compiled for inference with freezing on, so that Inductor lowers it
+    to int8 oneDNN kernels; after its first call, ``int8_kernels()`` says how many it lowered
+    (0: it runs float kernels and a row measured with it is not a real int8 number)."""
+    return InferenceCompiled(graph)

@@ -2,11 +2,17 @@
 
 A ``QuantSpec`` names a weight format: bits, data type and block size. Integer formats use
 torchao's ``choose_qparams_affine`` / ``quantize_affine`` / ``dequantize_affine`` for the
-arithmetic. torchao has no k-bit quantile or power-of-two codebooks for arbitrary k, so those
+arithmetic, on the symmetric *restricted* range [-qmax, qmax] (2^b - 1 levels, qmax = 2^(b-1) - 1):
+the scale is absmax / qmax, so without clipping a block's largest weight is represented exactly
+and "no clipping" equals clipping at the 100th percentile. (The full range [-2^(b-1), qmax] with
+torchao's SYMMETRIC mapping gives scale = absmax / (qmax + 0.5) and clamps each block's largest
+positive weight; at 2 bits a channel spanning [-1, 1] would come back as [-1, 0.667]. The price
+of the restricted range is one level fewer: at 2 bits the grid is ternary, {-s, 0, s}.) torchao has no k-bit quantile or power-of-two codebooks for arbitrary k, so those
 are written here: a block's values, divided by the block's absmax (or a clipping percentile),
 round to the nearest level of a fixed codebook in [-1, 1]. Conv weights [O,I,kh,kw] are viewed as
 [O, I*kh*kw] rows, so a block is a run of ``group_size`` input weights of one output channel
-(rows are zero-padded to a whole number of groups; padding never changes a block's absmax).
+(rows are zero-padded to a whole number of groups; the padding is left out of every clipping
+statistic).
 16-bit formats are plain casts to float16 / bfloat16.
 """
 
@@ -29,7 +35,7 @@ SCALE_BITS = 16                     # block scales are stored as float16
 class QuantSpec:
     """A weight format.
 
-    ``dtype``: 'int' (symmetric integer grid), 'nf' (normal-quantile codebook), 'pow2'
+    ``dtype``: 'int' (symmetric integer grid [-qmax, qmax]), 'nf' (normal-quantile codebook), 'pow2'
     (0 and +-2^-j codebook), or 'float16'/'bfloat16' (casts, ``bits`` must be 16).
     ``group_size`` None: one scale per output channel; else one per run of ``group_size`` inputs.
     ``clip_percentile`` None: a block's scale covers its absmax; else the given percentile of
@@ -60,7 +66,8 @@ class QuantSpec:
 
     @property
     def qmin(self) -> int:
-        return -(2 ** (self.bits - 1))
+        """Lowest code: -qmax (the symmetric restricted range, so absmax maps to a code exactly)."""
+        return -self.qmax
 
     @property
     def qmax(self) -> int:
@@ -114,7 +121,7 @@ def round_to_levels(x: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
 
 
 def _as_rows(weight: torch.Tensor, spec: QuantSpec) -> tuple[torch.Tensor, int]:
-    """``weight`` as [O, cols] rows zero-padded to whole groups, and the block length."""
+    """``weight`` as [O, cols + pad] rows zero-padded to whole groups, and the block length."""
     rows = weight.reshape(weight.shape[0], -1)
     cols = rows.shape[1]
     block = cols if spec.group_size is None else spec.group_size
@@ -122,13 +129,16 @@ def _as_rows(weight: torch.Tensor, spec: QuantSpec) -> tuple[torch.Tensor, int]:
     return torch.nn.functional.pad(rows, (0, pad)), block
 
 
-def _clip_values(rows: torch.Tensor, block: int, spec: QuantSpec) -> torch.Tensor:
-    """Per-block clipping value [O, blocks]: absmax, or the percentile of |w| (at least eps)."""
+def _clip_values(rows: torch.Tensor, block: int, spec: QuantSpec, cols: int) -> torch.Tensor:
+    """Per-block clipping value [O, blocks]: absmax, or the percentile of |w| over the block's
+    real weights (the first ``cols`` columns of ``rows``; zero padding is not counted), >= eps."""
     blocks = rows.abs().view(rows.shape[0], -1, block)
     if spec.clip_percentile is None or spec.clip_percentile == 100:
         clip = blocks.amax(-1)
     else:
-        clip = torch.quantile(blocks, spec.clip_percentile / 100, dim=-1)
+        real = (torch.arange(rows.shape[1], device=rows.device) < cols).view(-1, block)
+        padded_nan = blocks.masked_fill(~real, float("nan"))
+        clip = torch.nanquantile(padded_nan, spec.clip_percentile / 100, dim=-1)
     return clip.clamp_min(torch.finfo(torch.float32).eps)
 
 
@@ -150,16 +160,17 @@ def quantize_weight(weight: torch.Tensor, spec: QuantSpec) -> tuple[torch.Tensor
     cols = weight[0].numel()
     if spec.dtype == "int":
         if spec.clip_percentile is None:
+            # restricted range: (qmax - qmin) / 2 == qmax, so scale = absmax / qmax
             scale, _ = choose_qparams_affine(rows, MappingType.SYMMETRIC, (1, block), torch.int8,
                                              quant_min=spec.qmin, quant_max=spec.qmax,
                                              eps=torch.finfo(torch.float32).eps)
         else:
-            scale = (_clip_values(rows, block, spec) / spec.qmax).flatten()
+            scale = (_clip_values(rows, block, spec, cols) / spec.qmax).flatten()
         scale = _as_stored(scale)
         zero = torch.zeros_like(scale, dtype=torch.int32)
         codes = quantize_affine(rows, (1, block), scale, zero, torch.int8, spec.qmin, spec.qmax)
     else:
-        scale = _as_stored(_clip_values(rows, block, spec))
+        scale = _as_stored(_clip_values(rows, block, spec, cols))
         normed = (rows.view(rows.shape[0], -1, block) / scale[..., None]).clamp(-1, 1)
         codes = round_to_levels(normed, codebook(spec.dtype, spec.bits)).to(torch.uint8)
     codes = codes.reshape(rows.shape[0], -1)[:, :cols]
@@ -210,16 +221,16 @@ def pack_codes(codes: torch.Tensor, bits: int) -> torch.Tensor:
     negative codes) packed little-endian into uint8 [ceil(N*bits/8)]; for bits=4 the first value
     is the low nibble of byte 0."""
     values = codes.flatten().to(torch.int64) & (2 ** bits - 1)
-    planes = (values[:, None] >> torch.arange(bits)) & 1
+    planes = (values[:, None] >> torch.arange(bits, device=codes.device)) & 1
     planes = torch.nn.functional.pad(planes.flatten(), (0, -planes.numel() % 8)).view(-1, 8)
-    return (planes << torch.arange(8)).sum(1).to(torch.uint8)
+    return (planes << torch.arange(8, device=codes.device)).sum(1).to(torch.uint8)
 
 
 def unpack_codes(packed: torch.Tensor, bits: int, numel: int, signed: bool) -> torch.Tensor:
     """Inverse of ``pack_codes``: uint8 -> int16 [numel], sign-extended when ``signed``."""
-    planes = (packed.to(torch.int64)[:, None] >> torch.arange(8)) & 1
+    planes = (packed.to(torch.int64)[:, None] >> torch.arange(8, device=packed.device)) & 1
     planes = planes.flatten()[:numel * bits].view(numel, bits)
-    values = (planes << torch.arange(bits)).sum(1)
+    values = (planes << torch.arange(bits, device=packed.device)).sum(1)
     if signed:
         values = torch.where(values >= 2 ** (bits - 1), values - 2 ** bits, values)
     return values.to(torch.int16)

@@ -5,8 +5,8 @@ the study's VGG-11/16/19 baselines and, where it is cached or cheap, the 70%-cha
 -- for k in {2,3,4,5,6,8} and 16 (float16), two data types (integer and NF-k quantile) and two
 block sizes (per output channel, and groups of 32 inputs). Accuracy is plotted against the total
 model bits (codes, float16 block scales, everything else at 16 bits). The bit-optimal k is read
-off the Pareto frontier of accuracy vs total bits over all models: the k that owns the most
-frontier points (the paper's criterion). QAT (one short fine-tune) is run on VGG-11 for the
+off the Pareto frontier of *validation* accuracy vs total bits over all models: the k that owns
+the most frontier points (the paper's criterion); test top-1 is reported beside it. QAT (one short fine-tune) is run on VGG-11 for the
 low k where PTQ loses the most.
 """
 
@@ -21,7 +21,7 @@ from common.models import count_parameters
 from quantization.fake_quant import apply_weight_quant, uniform_config
 from quantization.quantizers import QuantSpec
 from quantization.storage import model_bits
-from quantization.study import qat_finetune, quantized_file_bytes, test_top1
+from quantization.study import accuracy_columns, qat_finetune, quantized_file_bytes
 
 K_BITS = (2, 3, 4, 5, 6, 8)
 DATA_TYPES = ("int", "nf")
@@ -52,12 +52,12 @@ def ptq_sweep(models: dict, ctx: RunContext, bits: tuple[int, ...] = K_BITS) -> 
         for spec in sweep_specs(bits):
             config = uniform_config(model, spec)
             start = time.perf_counter()
-            top1 = test_top1(apply_weight_quant(copy.deepcopy(model), config), ctx)
+            acc = accuracy_columns(apply_weight_quant(copy.deepcopy(model), config), ctx)
             rows.append({"model": name, "params": params, **spec_row(spec), "method": "PTQ",
                          "total_bits": model_bits(model, config),
                          "size_bytes": quantized_file_bytes(model, config, ctx, f"scaling_{name}"),
-                         "top1_acc": top1, "simulated": "yes"})
-            print(f"[scaling] {name} {spec.label:12s} PTQ top-1 {top1:.2f}% "
+                         **acc, "simulated": "yes"})
+            print(f"[scaling] {name} {spec.label:12s} PTQ top-1 {acc['top1_acc']:.2f}% "
                   f"({time.perf_counter() - start:.0f}s)")
     return rows
 
@@ -70,29 +70,32 @@ def qat_sweep(name: str, model, ctx: RunContext, bits: tuple[int, ...], epochs: 
         config = uniform_config(model, spec)
         quantized = apply_weight_quant(copy.deepcopy(model), config)
         history = qat_finetune(quantized, ctx, epochs, desc=f"qat-{spec.label}", eval_split=None)
-        top1 = test_top1(quantized, ctx)
+        acc = accuracy_columns(quantized, ctx)
+        top1 = acc["top1_acc"]
         rows.append({"model": name, "params": params, **spec_row(spec), "method": f"QAT ({epochs} ep)",
                      "total_bits": model_bits(model, config), "size_bytes": "",
+                     "val_top1_acc": acc["val_top1_acc"],
                      "top1_acc": top1, "simulated": "yes",
                      "train_seconds": round(sum(h["seconds"] for h in history), 1)})
         print(f"[scaling] {name} {spec.label:12s} QAT top-1 {top1:.2f}%")
     return rows
 
 
-def pareto_frontier(points: list[dict]) -> list[dict]:
-    """Rows not dominated in (fewer total_bits, higher top1_acc), sorted by total_bits."""
-    ordered = sorted(points, key=lambda r: (float(r["total_bits"]), -float(r["top1_acc"])))
+def pareto_frontier(points: list[dict], accuracy: str = "val_top1_acc") -> list[dict]:
+    """Rows not dominated in (fewer total_bits, higher ``accuracy``), sorted by total_bits."""
+    ordered = sorted(points, key=lambda r: (float(r["total_bits"]), -float(r[accuracy])))
     frontier, best = [], float("-inf")
     for r in ordered:
-        if float(r["top1_acc"]) > best:
+        if float(r[accuracy]) > best:
             frontier.append(r)
-            best = float(r["top1_acc"])
+            best = float(r[accuracy])
     return frontier
 
 
 def bit_optimal(rows: list[dict]) -> list[dict]:
-    """Per (data type, block): the PTQ Pareto frontier over all models and k (16-bit included),
-    and the k owning most of its points. One row per frontier point, with ``bit_optimal_k``."""
+    """Per (data type, block): the PTQ Pareto frontier of validation top-1 vs total bits over all
+    models and k (16-bit included), and the k owning most of its points. One row per frontier
+    point (with its test top-1 beside), with ``bit_optimal_k``."""
     out = []
     ptq = [r for r in rows if r["method"] == "PTQ"]
     for dtype in DATA_TYPES:
@@ -103,7 +106,8 @@ def bit_optimal(rows: list[dict]) -> list[dict]:
             counts = Counter(int(r["bits"]) for r in frontier)
             best_k = max(counts, key=lambda k: (counts[k], -k))
             out += [{"data_type": dtype, "block": block, "model": r["model"], "bits": r["bits"],
-                     "total_bits": r["total_bits"], "top1_acc": r["top1_acc"],
+                     "total_bits": r["total_bits"], "val_top1_acc": r["val_top1_acc"],
+                     "top1_acc": r["top1_acc"],
                      "bit_optimal_k": best_k, "frontier_points_of_k": counts[best_k],
                      "frontier_points": len(frontier)} for r in frontier]
     return out

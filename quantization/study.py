@@ -1,8 +1,9 @@
 """What every quantization experiment shares: the base model, calibration data, QAT fine-tuning,
-real-kernel latency and the file sizes of each format.
+accuracy columns and the file sizes of each format (latency goes through ``common.timing``).
 
 Calibration uses a fixed, seeded subset of the training split (never test images); every tuned
-choice (bit allocation) reads the validation split; reported accuracy is on the test split.
+choice (bit allocation, "best" rows) reads the validation split; reported accuracy is on the
+test split; QAT curves are read on validation, and test only scores the final model.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import nn
 from common.augment import BatchTransform
 from common.baselines import finetune_recipe, get_baseline
 from common.cli import RunContext
-from common.measure import measure_latency, saved_size_bytes
+from common.measure import saved_size_bytes
 from common.models import VGG
 from common.results import checkpoints_root, run_folder
 from common.training import fit
@@ -64,24 +65,20 @@ def test_top1(model: nn.Module, ctx: RunContext) -> float:
     return ctx.evaluate(model, "test")["top1_acc"]
 
 
+def accuracy_columns(model: nn.Module, ctx: RunContext) -> dict:
+    """val_top1_acc (for choices) and top1_acc (test, for reporting) of ``model``, in %."""
+    return {"val_top1_acc": ctx.evaluate(model, "val")["top1_acc"], "top1_acc": test_top1(model, ctx)}
+
+
 def qat_finetune(model: nn.Module, ctx: RunContext, epochs: int, desc: str, bf16: bool = True,
-                 eval_split: str | None = "test") -> list[dict]:
+                 eval_split: str | None = "val") -> list[dict]:
     """Quantization-aware fine-tune of an already quantized (fake-quant) ``model`` in place: the
-    pruning study's short cosine recipe (a tenth of the profile's peak lr). Returns ``fit``'s
-    history, with ``<eval_split>_top1_acc`` after every epoch."""
+    pruning study's short cosine recipe (a tenth of the profile's peak lr), under bf16 autocast
+    only when ``bf16``. Returns ``fit``'s history, with ``<eval_split>_top1_acc`` after every
+    epoch (evaluated with observers frozen)."""
     recipe = finetune_recipe(ctx, epochs).but(bf16=bf16)
     return fit(model, ctx.splits, recipe, ctx.device, eval_split=eval_split,
                progress=ctx.progress, desc=desc)
-
-
-def latency_row(model: nn.Module, example: torch.Tensor, repeats: int, compiled: bool = False) -> dict:
-    """``measure_latency`` of ``model`` (optionally ``torch.compile``d first, compile time
-    excluded by the warm-up) as result columns."""
-    torch._dynamo.reset()
-    runner = torch.compile(model) if compiled else model
-    m = measure_latency(runner, example, warmup=3 if compiled else 2, repeats=repeats)
-    return {"latency_ms": round(m["latency_ms"], 3), "latency_batch": m["batch_size"],
-            "latency_device": m["device"], "threads": m["threads"], "input_dtype": m["dtype"]}
 
 
 def quantized_dir(ctx: RunContext) -> Path:

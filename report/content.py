@@ -143,7 +143,8 @@ def ptq(results: Path) -> str:
                       _mb("size_bytes"), _ms(), Column("simulated", "sim.")]
     return _tex(results, "quantization/ptq.csv",
                 "Post-training quantization of VGG-11: test top-1, bytes of the real file, batch-256 "
-                "latency where a real kernel runs the format (sim.: fp32 arithmetic on rounded values).",
+                "latency where a real kernel runs the format, all timed in one session (sim.: fp32 "
+                "arithmetic on rounded values).",
                 "tab:ptq", build)
 
 
@@ -154,7 +155,8 @@ def qat_summary(results: Path) -> str:
                       Column("epochs_to_within_half_point", "to $\\le$0.5 pt", _num(0), "r")]
     return _tex(results, "quantization/qat_summary.csv",
                 "QAT from the trained VGG-11: test top-1 after PTQ (epoch 0) and after QAT, and the "
-                "first epoch within 0.5 point of fp32 (-- never).", "tab:qat", build)
+                "first epoch whose validation top-1 is within 0.5 point of fp32's (-- never).",
+                "tab:qat", build)
 
 
 def scaling_law(results: Path) -> str:
@@ -177,10 +179,12 @@ def scaling_law(results: Path) -> str:
 def mixed_precision(results: Path) -> str:
     def build(rows):
         return rows, [Column("config", "configuration"), Column("layer_bits", "bits per layer"),
-                      _mb("size_bytes"), acc("val_top1_acc", "val"), acc("top1_acc", "test")]
+                      _mb("size_bytes"), acc("val_top1_acc", "val"), acc("top1_acc", "test"), _ms(),
+                      Column("simulated", "sim.")]
     return _tex(results, "quantization/mixed_precision.csv",
-                "Mixed precision at equal size budgets: bits per layer (first to last), real file size, "
-                "validation and test top-1 (all simulated but the fp32 and PT2E int8 rows).",
+                "Mixed precision at equal size budgets: bits per layer (first to last; 16: float16, 32: "
+                "fp32), real file size, validation and test top-1. Simulated configurations have no "
+                "kernel; the real rows (fp32, int8 PT2E, int8 with first/last fp32) are timed together.",
                 "tab:mixed", build, wide=True)
 
 
@@ -285,7 +289,7 @@ def pipelines(results: Path) -> str:
                       Column("weight_sparsity", "sparsity", _num(2), "r"), _ms(), Column("simulated", "sim.")]
     return _tex(results, "combined/pipelines.csv",
                 "Combined pipelines, every stage measured: test top-1, real file size, batch-256 latency "
-                "under torch.compile (-- for simulated formats, which have no kernel).",
+                "of every real-kernel stage timed in one session (-- for simulated formats).",
                 "tab:pipelines", build, wide=True)
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from common.checkpoints import CheckpointMismatchError, load_checkpoint, save_checkpoint
-from common.measure import measure_latency, saved_size_bytes
+from common.measure import saved_size_bytes
 from common.models import build_model
 from common.results import read_rows, write_results
 
@@ -59,11 +59,9 @@ def test_results_files_get_the_umask_mode_not_the_temporary_files_0600(tmp_path)
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
-def test_size_and_latency_helpers(tmp_path):
+def test_saved_size_is_the_real_file(tmp_path):
     model = build_model("vgg11", 10, 0.125)
     size = saved_size_bytes(model.state_dict(), tmp_path / "w.pt")
     n_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     assert n_bytes < size < n_bytes + 64_000  # tensors plus pickle/zip overhead
-    lat = measure_latency(model, torch.randn(2, 3, 32, 32), warmup=1, repeats=5)
-    assert lat["latency_ms"] > 0 and lat["batch_size"] == 2 and lat["dtype"] == "float32"
-    assert lat["latency_p10_ms"] <= lat["latency_ms"] <= lat["latency_p90_ms"]
+    assert size == (tmp_path / "w.pt").stat().st_size

@@ -2,7 +2,7 @@
 
 import pytest
 
-from combined.pareto import collect_points, pareto_front, with_fronts
+from combined.pareto import collect_points, pareto_front, with_fronts, with_latencies
 from combined.pipelines import PIPELINES
 from common.results import read_rows
 
@@ -12,12 +12,13 @@ def outputs(cifar_root, tmp_path_factory, smoke_scripts):
     """Every CSV the Pareto script reads, on the smoke profile, then both combined scripts."""
     tmp = tmp_path_factory.mktemp("combined")
     smoke_scripts(tmp, cifar_root, "common", [("train", "--model", "vgg11", "vgg16", "vgg19")])
-    smoke_scripts(tmp, cifar_root, "pruning", [("06_compare_models", "--repeats", "2", "--rounds", "1")])
+    smoke_scripts(tmp, cifar_root, "pruning", [("06_compare_models", "--rounds", "1")])
     smoke_scripts(tmp, cifar_root, "quantization", [
-        ("01_ptq", "--repeats", "2"),
-        ("04_mixed_precision", "--hessian-images", "64", "--hutchinson-samples", "2", "--repeats", "2")])
-    smoke_scripts(tmp, cifar_root, "distillation", [("01_students", "--methods", "independent", "kd")])
-    smoke_scripts(tmp, cifar_root, "combined", [("01_pipelines", "--repeats", "2"), ("02_pareto", "--repeats", "2")])
+        ("01_ptq", "--rounds", "2"),
+        ("04_mixed_precision", "--hessian-images", "64", "--hutchinson-samples", "2", "--rounds", "2")])
+    smoke_scripts(tmp, cifar_root, "distillation", [("01_students", "--methods", "independent", "kd",
+                                                     "--seeds", "0", "1")])
+    smoke_scripts(tmp, cifar_root, "combined", [("01_pipelines", "--rounds", "2"), ("02_pareto", "--rounds", "2")])
     return tmp / "results" / "cifar10-smoke"
 
 
@@ -33,10 +34,12 @@ def test_every_pipeline_stage_is_measured(outputs):
     assert sizes[0] > sizes[1] > sizes[2]
     # the channel-pruned model is smaller than the KD student; int8 QAT shrinks it further
     assert int(by["structured_int8_qat", 1]["size_bytes"]) < int(by["structured_int8_qat", 0]["size_bytes"])
-    # simulated int4 stages carry no latency; real ones do
+    # simulated int4 stages carry no latency; real ones do, all timed in one session
     for r in rows:
         assert (r["latency_ms"] == "") == (r["simulated"] == "yes")
-        assert 0 <= float(r["top1_acc"]) <= 100
+        assert 0 <= float(r["top1_acc"]) <= 100 and 0 <= float(r["val_top1_acc"]) <= 100
+    assert len({r["timing_session"] for r in rows if r["latency_ms"]}) == 1
+    assert int(by["kd_prune_int8", 2]["int8_kernels"]) == 10 and by["kd_prune_int8", 2]["runs_as"] == "int8"
 
 
 def test_pareto_points_cover_every_family(outputs):
@@ -44,6 +47,11 @@ def test_pareto_points_cover_every_family(outputs):
     assert {p["family"] for p in points} == {"baseline", "pruned", "quantized", "mixed precision",
                                              "distilled", "combined"}
     assert any(p["on_size_front"] == "yes" for p in points)
+    # every latency shown was timed here, in one session; students enter once per method, as seed means
+    assert len({p["timing_session"] for p in points if p["latency_ms"]}) == 1
+    assert all(p["latency_ms"] == "" for p in points if p["simulated"] == "yes")
+    students = [p for p in points if p["family"] == "distilled"]
+    assert len(students) == 2 and all(p["seeds"] == "2" and p["top1_std"] != "" for p in students)
     assert (outputs / "combined" / "pareto.png").exists() and (outputs / "combined" / "pareto.pdf").exists()
 
 
@@ -57,27 +65,35 @@ def test_pareto_front_by_hand():
 
 def test_collect_points_reads_every_results_file(tmp_path, write_csv):
     write = write_csv
-    write(tmp_path / "baselines/baselines.csv", [{"model": "vgg11", "top1_acc": 80}])
+    write(tmp_path / "baselines/baselines.csv", [{"model": "vgg11", "top1_acc": 80, "val_top1_acc": 81}])
     write(tmp_path / "pruning/pruned_models.csv", [
-        {"model": m, "top1_acc": 79, "size_bytes_compact": 50, "batch_size": b} for m in ("original", "structured")
-        for b in (1, 256)])
+        {"model": m, "top1_acc": 79, "val_top1_acc": 78, "size_bytes_compact": 50, "batch_size": b}
+        for m in ("original", "structured") for b in (1, 256)])
     write(tmp_path / "quantization/ptq.csv", [
-        {"format": "int8", "scheme": "W8A8", "top1_acc": 80, "size_bytes": 25, "simulated": "no",
-         "kernel": "int8 via torch.compile", "latency_ms": 5, "latency_batch": 256},
-        {"format": "bf16", "scheme": "cast", "top1_acc": 80, "size_bytes": 50, "simulated": "no",
-         "kernel": "bf16 conv, eager", "latency_ms": 3, "latency_batch": 256}])
+        {"format": "int8", "scheme": "W8A8 static (torchao PT2E)", "top1_acc": 80, "val_top1_acc": 80,
+         "size_bytes": 25, "simulated": "no"},
+        {"format": "int8", "scheme": "W8A8 (fake-quant check)", "top1_acc": 80, "val_top1_acc": 80,
+         "size_bytes": 25, "simulated": "yes"}])
     write(tmp_path / "quantization/mixed_precision.csv", [
-        {"config": "u4", "top1_acc": 60, "size_bytes": 5, "simulated": "yes"},
-        {"config": "fp32", "top1_acc": 80, "size_bytes": 100, "simulated": "no"}])   # a reference row, left out
-    write(tmp_path / "distillation/students.csv", [{"method": "kd", "teacher": "vgg16", "top1_acc": 81}])
+        {"config": "u4", "top1_acc": 60, "val_top1_acc": 61, "size_bytes": 5, "simulated": "yes"},
+        {"config": "fp32", "top1_acc": 80, "val_top1_acc": 81, "size_bytes": 100, "simulated": "no"}])  # left out
+    write(tmp_path / "distillation/students.csv", [
+        {"method": "kd", "teacher": "vgg16", "seed": s, "top1_acc": acc, "val_top1_acc": acc, "train_seconds": 1}
+        for s, acc in ((0, 81), (1, 83))])
     write(tmp_path / "combined/pipelines.csv", [
-        {"pipeline": "p", "stage": s, "step": f"s{s}", "top1_acc": 80, "size_bytes": 10, "latency_ms": "",
-         "simulated": "yes"} for s in (0, 1)])
-    points = with_fronts(collect_points(tmp_path, {"vgg11": {"size_bytes": 100, "latency_ms": 7.0},
-                                                   "structured": {"size_bytes": 60, "latency_ms": 3.0}}))
+        {"pipeline": "p", "stage": s, "step": f"s{s}", "top1_acc": 80, "val_top1_acc": 80, "size_bytes": 10,
+         "simulated": "yes", "architecture": "vgg11/9 params", "runs_as": ""} for s in (0, 1)])
+    archs = {"vgg11": "vgg11/9 params", "structured": "vgg11/4 params"}
+    points = collect_points(tmp_path, archs, {"vgg11": 100})
     assert [p["family"] for p in points] == ["baseline", "pruned", "quantized", "quantized", "mixed precision",
                                              "distilled", "combined"]
-    # only compiled latencies count; the student has its architecture's size and latency
-    assert [p["latency_ms"] for p in points] == [7.0, 3.0, "5", "", "", 7.0, ""]
-    assert points[5]["size_bytes"] == 100
-    assert [p["on_size_front"] for p in points] == ["no", "no", "no", "no", "yes", "yes", "yes"]
+    # latency classes: architecture and kernels; simulated formats get none
+    assert [p["latency_class"] for p in points] == ["vgg11/9 params fp32", "vgg11/4 params fp32",
+                                                    "vgg11/9 params int8", "", "", "vgg11/9 params fp32", ""]
+    # the student is one point: the mean of its seeds, with their spread and its architecture's size
+    assert (points[5]["top1_acc"], points[5]["seeds"], points[5]["size_bytes"]) == (82.0, 2, 100)
+    assert points[5]["top1_std"] == pytest.approx(1.41, abs=0.01) and points[5]["val_top1_acc"] == 82.0
+    timed = with_latencies(points, {"vgg11/9 params fp32": {"latency_ms": 7.0, "timing_session": "s"},
+                                    "vgg11/4 params fp32": {"latency_ms": 3.0, "timing_session": "s"}})
+    assert [p["latency_ms"] for p in timed] == [7.0, 3.0, "", "", "", 7.0, ""]
+    assert [p["on_size_front"] for p in with_fronts(timed)] == ["no", "no", "no", "no", "yes", "yes", "yes"]

@@ -87,7 +87,19 @@ def test_trainable_parameters_are_student_and_heads_never_teacher():
     assert {id(p) for p in student.parameters()} <= ids
     assert {id(p) for p in distiller.regressor.parameters()} <= ids
     assert not ids & {id(p) for p in teacher.parameters()}
-    assert not any(p.requires_grad for p in teacher.parameters())
+
+
+def test_distiller_leaves_the_shared_teacher_as_it_found_it():
+    """The teacher is a cached baseline that Grad-CAM later needs gradients through."""
+    student, teacher = pair()
+    flags = [p.requires_grad for p in teacher.parameters()]
+    distiller = build_distiller("kd", student, teacher)
+    assert [p.requires_grad for p in teacher.parameters()] == flags
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
+    distiller.train()
+    distiller(x, y)[1].backward()
+    assert all(p.grad is None for p in teacher.parameters())       # still never trained
+    assert any(p.grad is not None for p in student.parameters())
 
 
 def test_registry_builds_by_name_and_rejects_bad_requests():

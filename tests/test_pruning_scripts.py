@@ -12,7 +12,7 @@ def pruning_outputs(cifar_root, tmp_path_factory, smoke_scripts):
     tmp = smoke_scripts(tmp_path_factory.mktemp("pruning"), cifar_root, "pruning", [
         ("01_unstructured_sensitivity",), ("02_unstructured_final",), ("03_structured_sensitivity",),
         ("04_structured_final",), ("05_weight_histograms",),
-        ("06_compare_models", "--batch-sizes", "1", "8", "--repeats", "3"),
+        ("06_compare_models", "--batch-sizes", "1", "8", "--rounds", "3"),
         ("07_gradcam", "--images", "4"), ("08_accuracy_vs_sparsity", "--targets", "0.5", "0.7")])
     return tmp / "results" / "cifar10-smoke" / "pruning"
 
@@ -49,6 +49,7 @@ def test_comparison_gradcam_and_sweep_outputs(pruning_outputs):
     assert {(r["model"], r["batch_size"]) for r in rows} == {
         (m, b) for m in ("original", "unstructured", "structured") for b in ("1", "8")}
     assert all(float(r["latency_ms"]) > 0 for r in rows)
+    assert len({r["timing_session"] for r in rows}) == 1      # every model and batch timed together
     cams = read_rows(pruning_outputs / "gradcam_pruning.csv")
     assert len(cams) == 3 * 4
     assert all(float(r["cam_pearson_to_original"]) == pytest.approx(1.0) for r in cams if r["model"] == "original")

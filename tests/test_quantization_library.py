@@ -169,3 +169,26 @@ def test_calibration_batches_set_the_clip_from_the_data():
     assert q.clip.item() == pytest.approx(5.0) and bool(q.signed)
     calibrate_activations(model, [torch.full((2, 3), 1.0)])
     assert q.clip.item() == pytest.approx(1.0)
+
+
+def test_evaluating_a_qat_graph_leaves_its_observers_unchanged():
+    """Evaluation (here: on 'test' images far outside the training range) must not move the
+    ranges that convert_int8 bakes into the reported model."""
+    from common.training import evaluate
+    from quantization.pt2e import prepare_int8_qat
+    torch.manual_seed(0)
+    model = build_model("vgg11", 10, 0.125)
+    x = torch.randn(8, 3, 32, 32)
+    prepared = prepare_int8_qat(model, x)
+    prepared.train()                                 # (the patched .train() returns None)
+    prepared(x)                                      # training observes: ranges set on train images
+    before = {k: v.clone() for k, v in prepared.state_dict().items()}
+    images = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8)
+    evaluate(prepared, images, torch.zeros(12, dtype=torch.long), "cifar10")
+    after = prepared.state_dict()
+    # (the exported graph bumps BatchNorm's unused num_batches_tracked counter even in eval mode)
+    changed = [k for k in before if not torch.equal(before[k], after[k]) and "num_batches_tracked" not in k]
+    assert changed == []
+    assert any("activation_post_process" in k and "min_val" in k for k in before)
+    flags = [m.observer_enabled.item() for m in prepared.modules() if hasattr(m, "observer_enabled")]
+    assert flags and all(f == 1 for f in flags)      # training still observes afterwards

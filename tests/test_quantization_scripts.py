@@ -12,10 +12,10 @@ from quantization.outliers import BITS, QUANTIZERS, SCOPES
 def outputs(cifar_root, tmp_path_factory, smoke_scripts):
     """Run the five scripts once, in order, into one temporary results/checkpoints tree."""
     tmp = smoke_scripts(tmp_path_factory.mktemp("quantization"), cifar_root, "quantization", [
-        ("01_ptq", "--repeats", "2"), ("02_qat", "--epochs", "2"),
+        ("01_ptq", "--rounds", "2"), ("02_qat", "--epochs", "2"),
         ("03_scaling_law", "--models", "vgg11", "vgg16", "--bits", "2", "4", "--qat-bits", "2"),
         ("04_mixed_precision", "--low-bits", "3", "--hessian-images", "64", "--hutchinson-samples", "4",
-         "--repeats", "2"),
+         "--rounds", "2"),
         ("05_outliers",)])
     return tmp / "results" / "cifar10-smoke" / "quantization"
 
@@ -26,6 +26,10 @@ def test_ptq_rows_label_every_format_and_measure_real_kernels(outputs):
     for r in rows:
         assert 0 <= float(r["top1_acc"]) <= 100 and int(r["size_bytes"]) > 0
         assert (r["latency_ms"] == "") == (r["simulated"] == "yes")  # only real kernels are timed
+    timed = [r for r in rows if r["latency_ms"]]
+    assert len({r["timing_session"] for r in timed}) == 1         # all timed together, comparable
+    int8 = next(r for r in rows if r["scheme"] == "W8A8 static (torchao PT2E)")
+    assert int8["simulated"] == "no" and int(int8["int8_kernels"]) == 10   # 8 convs + 2 linears ran int8
     size = {r["scheme"]: int(r["size_bytes"]) for r in rows}
     assert size["W4 weight-only (packed)"] < size["W8A8 static (torchao PT2E)"] < size["fp16 cast"] < size["fp32 (eager)"]
     prov = json.loads((outputs / "ptq.json").read_text())
@@ -38,6 +42,10 @@ def test_qat_has_every_format_and_epoch(outputs):
                                                         for e in range(3)}
     final_int8 = next(r for r in rows if r["format"] == "int8" and r["epoch"] == "2")
     assert final_int8["measured_on"] == "converted int8 (PT2E QAT)" and final_int8["simulated"] == "no"
+    # the curve is read on validation; test scores only the PTQ model and the final one
+    assert all(r["val_top1_acc"] != "" for r in rows)
+    assert {(r["format"], r["epoch"]) for r in rows if r["top1_acc"] != ""} == {
+        (f, e) for f in ("fp32", "fp16", "bf16", "int4", "int8") for e in ("0", "2")}
     summary = read_rows(outputs / "qat_summary.csv")
     assert len(summary) == 5 and (outputs / "qat_recovery.png").stat().st_size > 0
 
@@ -65,7 +73,12 @@ def test_mixed_precision_adaptive_configs_respect_the_budget(outputs):
     adaptive = [r for r in rows if r["kind"].startswith("adaptive")]
     assert len(adaptive) == 2 and all(int(r["total_bits"]) <= budget for r in adaptive)
     assert all(len(r["layer_bits"].split("-")) == 10 for r in adaptive)
-    assert {r["kind"] for r in rows} >= {"uniform", "fp32", "real int8"}
+    assert {r["kind"] for r in rows} >= {"uniform", "real fp32", "real int8", "real int8, first/last fp32"}
+    real = {r["kind"]: r for r in rows if r["kind"].startswith("real")}
+    assert all(r["latency_ms"] == "" for r in rows if r["simulated"] == "yes")
+    assert len({r["timing_session"] for r in real.values()}) == 1
+    assert int(real["real int8"]["int8_kernels"]) == 10 and int(real["real int8, first/last fp32"]["int8_kernels"]) == 8
+    assert int(real["real int8"]["size_bytes"]) < int(real["real int8, first/last fp32"]["size_bytes"])
 
 
 def test_outlier_outputs(outputs):

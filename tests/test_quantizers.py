@@ -28,8 +28,8 @@ def test_groups_that_do_not_divide_the_inputs_are_padded():
     spec = QuantSpec(4, group_size=16)
     codes, scale = quantize_weight(w, spec)
     assert codes.shape == w.shape and scale.shape == (4, 2)
-    # the second group holds inputs 16..26 only: its scale is their absmax / 7.5, rounded up to fp16
-    expected = w.reshape(4, 27)[:, 16:].abs().amax(1) / 7.5
+    # the second group holds inputs 16..26 only: its scale is their absmax / qmax, rounded up to fp16
+    expected = w.reshape(4, 27)[:, 16:].abs().amax(1) / 7
     assert bool((scale[:, 1] >= expected).all()) and torch.allclose(scale[:, 1], expected, rtol=2e-3)
     assert torch.equal(scale, scale.half().float())
     assert bool(((dequantize_weight(codes, scale, spec) - w).abs() <= 0.5 * scale.max() + 1e-6).all())
@@ -178,3 +178,25 @@ def test_storage_bits_counts_codes_and_fp16_scales():
     assert storage_bits((64, 32, 3, 3), QuantSpec(3, group_size=32)) == 3 * 64 * 288 + 16 * 64 * 9
     assert storage_bits((10, 27), QuantSpec(2, group_size=16)) == 2 * 270 + 16 * 10 * 2
     assert storage_bits((10, 27), QuantSpec(16, dtype="bfloat16")) == 16 * 270
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 5, 6, 7, 8])
+def test_without_clipping_a_channel_keeps_its_extremes_and_equals_p100(bits):
+    """The full range [-2^(b-1), qmax] clamped each channel's largest weight (int2: 1 -> 0.667)."""
+    w = torch.linspace(-1, 1, 27).view(1, 3, 3, 3).repeat(2, 1, 1, 1) * torch.tensor([1.0, 0.37]).view(2, 1, 1, 1)
+    plain = quantize_dequantize(w, QuantSpec(bits))
+    rows = plain.reshape(2, -1)
+    assert torch.allclose(rows.amax(1), w.reshape(2, -1).amax(1), rtol=2e-3)   # fp16 scale rounding only
+    assert torch.allclose(rows.amin(1), w.reshape(2, -1).amin(1), rtol=2e-3)
+    assert torch.equal(plain, quantize_dequantize(w, QuantSpec(bits, clip_percentile=100)))
+    codes, _ = quantize_weight(w, QuantSpec(bits))
+    assert codes.max() == 2 ** (bits - 1) - 1 and codes.min() == -(2 ** (bits - 1) - 1)
+
+
+def test_percentile_clipping_leaves_the_padding_out():
+    """A last group of 3 real weights padded with 13 zeros: its p75 is that of the 3 weights."""
+    w = torch.cat([torch.ones(1, 16), torch.tensor([[4.0, 8.0, 12.0]])], dim=1)   # 19 inputs
+    spec = QuantSpec(8, group_size=16, clip_percentile=75)
+    _, scale = quantize_weight(w, spec)
+    expected = torch.quantile(torch.tensor([4.0, 8.0, 12.0]), 0.75) / spec.qmax
+    assert scale[0, 1].item() == pytest.approx(expected.item(), rel=2e-3)

@@ -49,6 +49,16 @@ def test_benchmark_prints_images_per_second_last(cifar_root, tmp_path):
     assert float(rows[1]["train_images_per_second"]) == float(last.split("=")[1])
 
 
+def test_benchmark_without_warm_up_still_measures(cifar_root, tmp_path):
+    """--warmup 0 used to divide by zero (the first and last clock reads were the same step)."""
+    cmd = [sys.executable, "-m", "common.benchmark", "--profile", "smoke", "--dataset", "cifar10",
+           "--data-dir", str(cifar_root), "--width", "0.125", "--steps", "2", "--warmup", "0",
+           "--batch-size", "32"]
+    out = run(cmd, {}, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.strip().splitlines()[-1].split("=")[1]) > 0
+
+
 def test_missing_dataset_stops_with_the_expected_path(tmp_path):
     cmd = [sys.executable, "-m", "common.train", "--profile", "smoke", "--dataset", "cifar100",
            "--data-dir", str(tmp_path / "nowhere"), "--model", "vgg11"]

@@ -30,9 +30,11 @@ class Distiller(nn.Module):
     """A student (trainable), an optional teacher (frozen, always in eval mode) and a loss.
 
     ``student`` and ``teacher`` are ``common.models.VGG``-like: ``forward(x) -> logits [B,C]``
-    and ``forward_with_features(x) -> (logits, 5 stage maps)``. The teacher gets
-    ``requires_grad_(False)`` and stays in eval mode whatever ``train()`` is called with, so its
-    weights and BatchNorm statistics never change.
+    and ``forward_with_features(x) -> (logits, 5 stage maps)``. The teacher runs under
+    ``no_grad``, is never among ``trainable_parameters()`` and stays in eval mode whatever
+    ``train()`` is called with, so its weights and BatchNorm statistics never change. Its
+    ``requires_grad`` flags are left as they were: the teacher is often a shared, cached baseline
+    that later code (e.g. Grad-CAM) needs gradients through.
 
     ``total_steps`` (optimizer steps of the whole run; ``fit`` takes
     ``epochs * max(1, train_images // batch_size)``) gives methods a schedule: every training
@@ -52,7 +54,7 @@ class Distiller(nn.Module):
         self.student = student
         self.teacher = teacher
         if teacher is not None:
-            teacher.requires_grad_(False).eval()
+            teacher.eval()
         self.total_steps = total_steps
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
 

@@ -1,0 +1,66 @@
+"""run_all.sh reruns a stage whose inputs (results CSVs, checkpoints) are newer than its output."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from common.stale import stale_reason
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _touch(path: Path, mtime: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_stale_reason(tmp_path):
+    out, a, b = tmp_path / "out.csv", tmp_path / "a.pt", tmp_path / "b.csv"
+    assert "missing" in stale_reason(out, [a])
+    _touch(out, 2000)
+    _touch(a, 1000)
+    assert stale_reason(out, [a, tmp_path / "absent.pt"]) is None   # absent inputs are not compared
+    _touch(b, 3000)
+    assert stale_reason(out, [a, b]) == f"{b} is newer than {out}"
+
+
+def test_run_all_reruns_exactly_the_stages_whose_inputs_are_newer(tmp_path):
+    """Every output of run_all.sh exists; then the VGG-16 checkpoint is retrained (newer): the
+    stages that read it rerun, the others are skipped. A stand-in interpreter logs each command."""
+    log = tmp_path / "commands.log"
+    fake = tmp_path / "python"
+    fake.write_text(f"""#!/usr/bin/env bash
+if [[ "$1 $2" == "-m common.stale" ]]; then exec {sys.executable} "$@"; fi
+echo "$*" >> {log}
+""")
+    fake.chmod(0o755)
+    results, checkpoints = tmp_path / "results", tmp_path / "checkpoints"
+    run = results / "cifar10-cpu"
+    outputs = ["baselines/baselines.csv", "pruning/unstructured_sensitivity.csv", "pruning/unstructured_final.csv",
+               "pruning/structured_sensitivity.csv", "pruning/structured_final.csv", "pruning/weight_stats.csv",
+               "pruning/pruned_models.csv", "pruning/gradcam_pruning.csv", "pruning/accuracy_vs_sparsity.csv",
+               "quantization/ptq.csv", "quantization/qat.csv", "quantization/scaling_law.csv",
+               "quantization/mixed_precision.csv", "quantization/outliers_per_layer.csv",
+               "distillation/students.csv", "distillation/alignment.csv", "distillation/gradcam_localization.csv",
+               "distillation/color_invariance.csv", "distillation/teacher_size.csv",
+               "combined/pipelines.csv", "combined/pareto_points.csv"]
+    for name in ("vgg11", "vgg16", "vgg19", "vgg11_unstructured70", "vgg11_structured70"):
+        _touch(checkpoints / "cifar10-cpu" / f"{name}_seed0.pt", 1000)
+    for i, name in enumerate(outputs):
+        _touch(run / name, 2000 + i)      # each output newer than what it reads
+    env = {**os.environ, "PYTHON": str(fake), "PROFILE": "cpu", "DATASET": "cifar10",
+           "RESULTS_DIR": str(results), "CHECKPOINT_DIR": str(checkpoints)}
+
+    def ran() -> list[str]:
+        log.unlink(missing_ok=True)
+        subprocess.run(["bash", str(ROOT / "run_all.sh")], env=env, check=True, capture_output=True, text=True)
+        return [line.split()[0] for line in log.read_text().splitlines()] if log.exists() else []
+
+    assert ran() == ["report/build.py"]                       # everything up to date: only the report
+    _touch(checkpoints / "cifar10-cpu" / "vgg16_seed0.pt", 5000)
+    assert ran() == ["-m", "quantization/03_scaling_law.py", "distillation/01_students.py",
+                     "distillation/02_alignment.py", "distillation/03_gradcam.py",
+                     "distillation/04_color_invariance.py", "distillation/05_teacher_size.py", "report/build.py"]
