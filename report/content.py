@@ -172,8 +172,8 @@ def scaling_law(results: Path) -> str:
                      Column(lambda r: f"{r['frontier_points_of_k']}/{r['frontier_points']}",
                             "frontier points of $k$", align="r")]
     return _tex(results, "quantization/scaling_law_frontier.csv",
-                "Bit-optimal precision: the $k$ owning most points of the accuracy-vs-total-model-bits "
-                "frontier over all model sizes (PTQ).", "tab:scaling", build)
+                "Bit-optimal precision: the $k$ owning most points of the validation-accuracy-vs-total-"
+                "model-bits frontier over all model sizes (PTQ).", "tab:scaling", build)
 
 
 def mixed_precision(results: Path) -> str:
