@@ -11,6 +11,9 @@
 # FORCE=1  rerun every stage (cached checkpoints are still reused;
 #          delete checkpoints/<dataset>-<profile>/ to retrain from scratch)
 # PYTHON   interpreter to use (default: python, else python3)
+# DEVICE   passed to every script as --device (default: each script's auto: cuda when available)
+# KEEP_GOING=1  continue past a failed stage (exit status 1 at the end if any failed)
+# LOG_DIR  also write each stage's output to LOG_DIR/<stage>.log
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,9 +22,14 @@ DATASET=${DATASET:-cifar100}
 PROFILE=${PROFILE:-$("$PYTHON" -c 'from common.profiles import default_profile_name; print(default_profile_name())')}
 export CIFAR_DIR=${CIFAR_DIR:-data}
 FORCE=${FORCE:-0}
+KEEP_GOING=${KEEP_GOING:-0}
+LOG_DIR=${LOG_DIR:-}
 OUT=${RESULTS_DIR:-results}/$DATASET-$PROFILE
 ARGS=(--profile "$PROFILE" --dataset "$DATASET" --data-dir "$CIFAR_DIR")
+[[ -n ${DEVICE:-} ]] && ARGS+=(--device "$DEVICE")
 [[ -t 1 ]] || ARGS+=(--no-progress)   # progress bars only on a terminal; logs get epoch lines
+[[ -n $LOG_DIR ]] && mkdir -p "$LOG_DIR"
+FAILED=()
 
 echo "[run_all] profile=$PROFILE dataset=$DATASET data=$CIFAR_DIR outputs=$OUT"
 START=$SECONDS
@@ -29,8 +37,28 @@ START=$SECONDS
 CK=${CHECKPOINT_DIR:-checkpoints}/$DATASET-$PROFILE
 R=$OUT    # results of this run
 
+# run_stage NAME COMMAND... : run COMMAND (its output also to LOG_DIR/NAME.log), print one status
+# line "[run_all] stage NAME ok|failed SECONDS", and stop at a failure unless KEEP_GOING=1.
+run_stage() {
+    local name=$1 t0=$SECONDS status=0
+    shift
+    if [[ -n $LOG_DIR ]]; then
+        "$@" 2>&1 | tee "$LOG_DIR/${name//\//_}.log" || status=$?
+    else
+        "$@" || status=$?
+    fi
+    if [[ $status == 0 ]]; then
+        echo "[run_all] stage $name ok $((SECONDS - t0))"
+        return 0
+    fi
+    echo "[run_all] stage $name failed $((SECONDS - t0))"
+    echo "[run_all] FAILED at stage '$name' (command: $*)" >&2
+    [[ $KEEP_GOING == 1 ]] || exit 1
+    FAILED+=("$name")
+}
+
 # stage NAME OUTPUT [INPUT ...] -- COMMAND... : run COMMAND when OUTPUT is missing, when an INPUT
-# (a results file or checkpoint it reads) is newer than OUTPUT, or with FORCE=1; stop on failure.
+# (a results file or checkpoint it reads) is newer than OUTPUT, or with FORCE=1.
 stage() {
     local name=$1 output=$2 inputs=() why
     shift 2
@@ -40,15 +68,11 @@ stage() {
         why="FORCE=1"
     elif ! why=$("$PYTHON" -m common.stale "$output" "${inputs[@]}"); then
         echo "[run_all] skip $name: $output is up to date (FORCE=1 reruns it)"
+        echo "[run_all] stage $name skipped 0"
         return 0
     fi
     echo "[run_all] === $name === ($why)"
-    local t0=$SECONDS
-    if ! "$@"; then
-        echo "[run_all] FAILED at stage '$name' (command: $*)" >&2
-        exit 1
-    fi
-    echo "[run_all] $name done in $((SECONDS - t0)) s"
+    run_stage "$name" "$@"
 }
 
 VGG11=$CK/vgg11_seed0.pt
@@ -110,9 +134,10 @@ stage combined/02_pareto "$R/combined/pareto_points.csv" "$R/baselines/baselines
 # The report is rebuilt every time (seconds): tables and figures from the results above, the PDF
 # where LaTeX is installed (otherwise it says how to install it and the run still succeeds).
 echo "[run_all] === report ==="
-if ! "$PYTHON" report/build.py --profile "$PROFILE" --dataset "$DATASET"; then
-    echo "[run_all] FAILED at stage 'report': see the problems listed above" >&2
+run_stage report "$PYTHON" report/build.py --profile "$PROFILE" --dataset "$DATASET"
+
+if (( ${#FAILED[@]} )); then
+    echo "[run_all] ${#FAILED[@]} stage(s) failed: ${FAILED[*]}" >&2
     exit 1
 fi
-
 echo "[run_all] all stages done in $((SECONDS - START)) s; outputs in $OUT"

@@ -130,7 +130,7 @@ def latency_builders(ctx, base: nn.Module, structured: nn.Module, others: dict[s
     def int8(model, keep_float=()):
         calibration = calibration_batches(ctx)
         return lambda: Timed(compile_int8(quantize_int8_pt2e(model, calibration[0], calibration, keep_float)),
-                             example)
+                             example.cpu())      # the x86 int8 backend is CPU-only
 
     builders = {f"{architecture_id(m)} fp32": (lambda m=m: Timed(InferenceCompiled(m.eval().to(example.device)), example))
                 for m in (*others.values(), base, structured)}
@@ -142,7 +142,7 @@ def latency_builders(ctx, base: nn.Module, structured: nn.Module, others: dict[s
         f"{architecture_id(base)} bf16": lambda: Timed(cast_model(base, torch.bfloat16), example.bfloat16(),
                                                       "bf16 conv, eager"),
         f"{architecture_id(base)} int4 weight-only (torchao)": lambda: Timed(
-            torchao_int4_weight_only(base), example, "torchao int4 weight-only (dequantized for an fp32 conv)"),
+            torchao_int4_weight_only(base), example.cpu(), "torchao int4 weight-only (dequantized for an fp32 conv)"),
     })
     return builders
 
@@ -176,9 +176,23 @@ def pareto_front(points: list[dict], cost: str) -> list[bool]:
     return flags
 
 
+def latency_session(points: list[dict]) -> str:
+    """The timing session the latency panel and front compare: the one of the VGG-11 baseline
+    (the run's device); in a GPU run the CPU-only backends' readings form another session."""
+    return next((p.get("timing_session", "") for p in points
+                 if p["family"] == "baseline" and p["model"] == "VGG-11"), "")
+
+
+def comparable_latencies(points: list[dict]) -> list[dict]:
+    """``points`` with latency_ms blanked where it was timed outside ``latency_session``."""
+    session = latency_session(points)
+    return [p if p.get("timing_session", "") == session else {**p, "latency_ms": ""} for p in points]
+
+
 def with_fronts(points: list[dict]) -> list[dict]:
-    """``points`` with on_size_front / on_latency_front columns (yes/no)."""
-    size, latency = pareto_front(points, "size_bytes"), pareto_front(points, "latency_ms")
+    """``points`` with on_size_front / on_latency_front columns (yes/no); the latency front is
+    drawn among the latencies of one session (``latency_session``)."""
+    size, latency = pareto_front(points, "size_bytes"), pareto_front(comparable_latencies(points), "latency_ms")
     return [{**p, "on_size_front": "yes" if s else "no", "on_latency_front": "yes" if t else "no"}
             for p, s, t in zip(points, size, latency)]
 
@@ -189,6 +203,7 @@ def plot_pareto(points: list[dict], path: Path, title: str) -> Path:
     std), the Pareto front as a step line. Points more than PLOTTED_WITHIN points below the best
     are left off (they are in the CSV)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    points = comparable_latencies(points)
     best = max(p["top1_acc"] for p in points)
     shown = [p for p in points if p["top1_acc"] >= best - PLOTTED_WITHIN]
     for ax, cost, label, scale in ((axes[0], "size_bytes", "file size (MB)", 1e-6),

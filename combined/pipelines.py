@@ -29,6 +29,7 @@ from common.checkpoints import checkpoint_path
 from common.cli import RunContext
 from common.measure import saved_size_bytes
 from common.models import VGG, architecture_id
+from common.training import module_device
 from common.timing import InferenceCompiled, Timed, new_session_id, time_interleaved
 from distillation.study import get_teacher, study_student
 from pruning.methods import overall_sparsity, to_bitmask_state
@@ -111,7 +112,7 @@ def int8_qat_stage(ctx: RunContext, model: nn.Module, name: str) -> Stage:
     if missing:
         raise RuntimeError(f"QAT graph lost weights {missing[:3]}...: cannot write the int8 file")
     size = save_weight_quantized(trained, _int8_config(trained), _file(ctx, name))
-    return Stage("int8 QAT (PT2E)", trained.eval(), convert_int8(prepared), size,
+    return Stage("int8 QAT (PT2E)", trained.eval(), convert_int8(prepared, model, calibration[0]), size,
                  "int8 codes, fp16 scales/BN", False, int8=True)
 
 
@@ -153,7 +154,7 @@ def stage_row(ctx: RunContext, pipeline: str, index: int, stage: Stage) -> tuple
     if row["simulated"] == "yes":
         row.update(latency_ms="", kernel="none (simulated format)")
         return row, None
-    return row, Timed(runner, latency_batch(ctx))
+    return row, Timed(runner, latency_batch(ctx).to(module_device(runner)))
 
 
 Step = Callable[[RunContext, nn.Module, str], Stage]

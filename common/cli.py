@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from common.data import CifarSplits, DATASETS, load_splits, resolve_data_dir
+from common.data import CifarSplits, DATASETS, DatasetNotFoundError, ensure_dataset, load_splits, resolve_data_dir
 from common.profiles import PROFILES, Profile, get_profile
 from common.results import provenance, read_rows, read_sidecar, results_dir, write_results
-from common.training import evaluate
+from common.training import evaluate, module_device
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -60,6 +60,7 @@ class RunContext:
     compile: bool = False
     progress: bool = True
     started: float = field(default_factory=time.time)
+    _copies: dict = field(default_factory=dict, repr=False)   # splits copied to other devices
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "RunContext":
@@ -67,6 +68,10 @@ class RunContext:
         ctx = cls(profile=get_profile(args.profile), dataset=args.dataset,
                   data_dir=resolve_data_dir(args.data_dir), device=resolve_device(args.device),
                   seed=args.seed, compile=args.compile, progress=not args.no_progress)
+        try:   # a missing dataset is one clear line, before any work starts
+            ensure_dataset(ctx.dataset, ctx.data_dir)
+        except DatasetNotFoundError as exc:
+            raise SystemExit(f"error: {exc}") from None
         print(f"[run] dataset={ctx.dataset} device={ctx.device} data={ctx.data_dir}")
         return ctx
 
@@ -79,9 +84,20 @@ class RunContext:
 
     def evaluate(self, model: torch.nn.Module, split: str = "test") -> dict:
         """Top-1/top-5 (%) of ``model`` on this run's ``split`` ('val' for every tuned choice,
-        'test' for what is reported)."""
-        images, labels = self.splits.split(split)
+        'test' for what is reported), computed on the model's own device: a CPU-only backend's
+        model (PT2E int8) in a GPU run is evaluated on a CPU copy of the split."""
+        images, labels = self.split_on(split, module_device(model))
         return evaluate(model, images, labels, self.dataset)
+
+    def split_on(self, split: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(uint8 images [N,3,32,32], labels [N]) of ``split`` on ``device`` (copied once, cached)."""
+        images, labels = self.splits.split(split)
+        if images.device == device:
+            return images, labels
+        key = (split, str(device))
+        if key not in self._copies:
+            self._copies[key] = (images.to(device), labels.to(device))
+        return self._copies[key]
 
     def results_dir(self, task: str) -> Path:
         """``results/<dataset>-<profile>/<task>/``, created."""

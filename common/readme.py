@@ -127,8 +127,9 @@ def quantization_block(run: str) -> str:
                                             "kernel", "int8_kernels", "simulated"]))
     timed = [r for r in ptq if r.get("latency_ms") not in ("", None)]
     reference = next((r for r in timed if r["scheme"] == "fp32 (torch.compile)"), None)
-    if reference and len({r.get("timing_session") for r in timed}) == 1:
-        ranked = sorted(timed, key=lambda r: float(r["latency_ms"]))
+    if reference:   # only rows timed in the reference's session are compared
+        ranked = sorted((r for r in timed if r.get("timing_session") == reference.get("timing_session")),
+                        key=lambda r: float(r["latency_ms"]))
         parts.append("Latency at batch 256, one timing session, relative to fp32 under torch.compile "
                      f"({reference['latency_ms']} ms): "
                      + "; ".join(f"{r['format']} {r['scheme']} {float(reference['latency_ms']) / float(r['latency_ms']):.2f}x"
@@ -155,12 +156,16 @@ def quantization_block(run: str) -> str:
                      + markdown_table(mixed, ["config", "layer_bits", "total_bits", "size_bytes",
                                               "val_top1_acc", "top1_acc", "latency_ms", "simulated"]))
     real = {r["kind"]: r for r in mixed if r.get("kind", "").startswith("real") and r.get("latency_ms")}
-    if {"real int8", "real int8, first/last fp32", "real fp32"} <= set(real):
-        fp32, int8, edges = (float(real[k]["latency_ms"]) for k in ("real fp32", "real int8", "real int8, first/last fp32"))
-        parts.append(f"Real int8 with the first conv and last linear kept fp32 (one timing session): {edges} ms vs "
-                     f"{int8} ms for int8 everywhere ({edges / int8:.2f}x the latency) and {fp32} ms for fp32; "
-                     f"test top-1 {real['real int8, first/last fp32']['top1_acc']} vs {real['real int8']['top1_acc']} "
-                     f"vs {real['real fp32']['top1_acc']}.\n")
+    if {"real int8", "real int8, first/last fp32"} <= set(real):
+        int8, edges = real["real int8"], real["real int8, first/last fp32"]
+        fp32 = real.get("real fp32", {})
+        same = fp32.get("timing_session") == int8.get("timing_session")
+        parts.append(f"Real int8 with the first conv and last linear kept fp32 (one timing session): "
+                     f"{edges['latency_ms']} ms vs {int8['latency_ms']} ms for int8 everywhere "
+                     f"({float(edges['latency_ms']) / float(int8['latency_ms']):.2f}x the latency)"
+                     + (f" and {fp32['latency_ms']} ms for fp32" if same else "")
+                     + f"; test top-1 {edges['top1_acc']} vs {int8['top1_acc']}"
+                     + (f" vs {fp32['top1_acc']}" if fp32 else "") + ".\n")
     outliers = read_rows(folder / "outliers.csv")
     if outliers:
         quantizers = list(dict.fromkeys(r["quantizer"] for r in outliers))

@@ -97,7 +97,8 @@ class InferenceCompiled(nn.Module):
 
 @dataclass
 class Timed:
-    """One model to time: ``runner(example)`` is one timed call; ``kernel`` says what runs
+    """One model to time: ``runner(example)`` is one timed call (``example`` on the runner's
+    device); ``kernel`` says what runs
     (e.g. 'fp32 conv (oneDNN), eager'); left None for an ``InferenceCompiled`` runner, it is that
     runner's ``kernel_summary()`` after the warm-up compiled it."""
 
@@ -126,7 +127,9 @@ def time_interleaved(models: dict[str, Timed], session: str, warmup: int = 3, ro
     in which each model runs ``runner(example)`` once, the order rotated every round. Columns:
     latency_ms (median over rounds, milliseconds per call of one batch), latency_p10_ms,
     latency_p90_ms, latency_rounds, latency_batch, latency_device ('cpu' | 'cuda'),
-    device_name, threads, input_dtype, kernel, int8_kernels, timing_session (``session``).
+    device_name, threads, input_dtype, kernel, int8_kernels, timing_session (``session`` and the
+    device type: in a GPU run, models of a CPU-only backend timed beside CUDA ones get a session
+    of their own, so the two are never compared).
     """
     if warmup < 1 or rounds < 1:
         raise ValueError(f"need warmup >= 1 and rounds >= 1, got {warmup} and {rounds}")
@@ -158,7 +161,7 @@ def time_interleaved(models: dict[str, Timed], session: str, warmup: int = 3, ro
                      "device_name": device_description(m.example.device),
                      "threads": torch.get_num_threads(),
                      "input_dtype": str(m.example.dtype).replace("torch.", ""), **m.kernel_columns(),
-                     "timing_session": session}
+                     "timing_session": f"{session}-{m.example.device.type}"}
     return out
 
 

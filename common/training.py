@@ -173,6 +173,13 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
     return history
 
 
+def module_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter or buffer (CPU for a module with neither)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 @contextlib.contextmanager
 def observers_frozen(model: nn.Module) -> Iterator[nn.Module]:
     """Within the block, every fake-quantizer of ``model`` that records ranges (PT2E QAT graphs:

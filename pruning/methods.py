@@ -159,31 +159,35 @@ def channel_prune(model: VGG, ratios: float | Sequence[float]) -> VGG:
 
 # ----------------------------------------------------------------------------- compact export
 
-_BIT_WEIGHTS = 1 << torch.arange(8, dtype=torch.uint8)
+def _bit_weights(device: torch.device) -> torch.Tensor:
+    """uint8 [8]: 1, 2, 4, ... 128 on ``device``."""
+    return 1 << torch.arange(8, dtype=torch.uint8, device=device)
 
 
 def pack_bitmask(mask: torch.Tensor) -> torch.Tensor:
-    """Bool tensor (any shape, N entries) -> uint8 [ceil(N/8)], 8 entries per byte, LSB first."""
-    flat = mask.flatten().to(torch.uint8).cpu()
+    """Bool tensor (any shape, N entries) -> uint8 [ceil(N/8)] on ``mask``'s device, 8 entries
+    per byte, LSB first."""
+    flat = mask.flatten().to(torch.uint8)
     flat = torch.nn.functional.pad(flat, (0, (-flat.numel()) % 8))
-    return (flat.view(-1, 8) * _BIT_WEIGHTS).sum(1).to(torch.uint8)
+    return (flat.view(-1, 8) * _bit_weights(mask.device)).sum(1).to(torch.uint8)
 
 
 def unpack_bitmask(packed: torch.Tensor, numel: int) -> torch.Tensor:
-    """Inverse of ``pack_bitmask``: uint8 [ceil(N/8)] -> bool [N]."""
-    bits = (packed[:, None] & _BIT_WEIGHTS) != 0
+    """Inverse of ``pack_bitmask``: uint8 [ceil(N/8)] -> bool [N], on ``packed``'s device."""
+    bits = (packed[:, None] & _bit_weights(packed.device)) != 0
     return bits.flatten()[:numel]
 
 
 def to_bitmask_state(state_dict: dict[str, torch.Tensor]) -> dict:
     """Compact form of a pruned state_dict: each conv/linear weight (ndim >= 2) becomes
     ``{"shape", "bitmask" (uint8, 1 bit per entry), "values" (its non-zeros, same dtype)}``;
-    other tensors are kept as they are. Bytes: N/8 + 4 * nonzeros per fp32 weight."""
+    other tensors are kept as they are. Everything comes back on the CPU (what is saved, whatever
+    device the model trained on). Bytes: N/8 + 4 * nonzeros per fp32 weight."""
     compact = {}
     for key, t in state_dict.items():
         if key.endswith("weight") and t.ndim >= 2:
             nonzero = t != 0
-            compact[key] = {"shape": tuple(t.shape), "bitmask": pack_bitmask(nonzero),
+            compact[key] = {"shape": tuple(t.shape), "bitmask": pack_bitmask(nonzero).cpu(),
                             "values": t[nonzero].contiguous().cpu()}
         else:
             compact[key] = t.cpu()
@@ -196,7 +200,7 @@ def from_bitmask_state(compact: dict) -> dict[str, torch.Tensor]:
     for key, v in compact.items():
         if isinstance(v, dict):
             numel = int(torch.Size(v["shape"]).numel())
-            dense = torch.zeros(numel, dtype=v["values"].dtype)
+            dense = torch.zeros(numel, dtype=v["values"].dtype, device=v["values"].device)
             dense[unpack_bitmask(v["bitmask"], numel)] = v["values"]
             state[key] = dense.view(v["shape"])
         else:

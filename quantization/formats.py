@@ -28,6 +28,7 @@ from torchao.quantization.granularity import PerAxis
 
 from common.cli import RunContext
 from common.models import VGG
+from common.training import module_device
 from common.timing import InferenceCompiled, Timed, new_session_id, time_interleaved
 from quantization.activations import ActSpec
 from quantization.fake_quant import Scheme, uniform_config, uniform_scheme
@@ -68,8 +69,9 @@ def simulated_schemes(model: nn.Module) -> dict[str, Scheme]:
 
 
 def torchao_int4_weight_only(model: nn.Module) -> nn.Module:
-    """A copy with torchao ``IntxWeightOnlyConfig(int4, per output channel)`` on conv+linear."""
-    quantized = copy.deepcopy(model)
+    """A CPU copy with torchao ``IntxWeightOnlyConfig(int4, per output channel)`` on conv+linear
+    (run on the CPU in every run: the path this study has verified)."""
+    quantized = copy.deepcopy(model).cpu()
     quantize_(quantized, IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerAxis(0)),
               filter_fn=lambda module, _: isinstance(module, (nn.Conv2d, nn.Linear)))
     return quantized.eval()
@@ -94,19 +96,20 @@ def ptq_rows(base: VGG, ctx: RunContext, rounds: int) -> list[dict]:
         if isinstance(runner, InferenceCompiled) and "int8" in fmt and runner.int8_kernels() == 0:
             r["simulated"] = "yes"    # compiled, but Inductor lowered no int8 kernel: not a real int8 number
         if r["simulated"] == "no":
-            timed[len(rows)] = Timed(runner, example if example_dtype is None else example.to(example_dtype),
-                                     kernel)
+            x = example.to(module_device(runner))
+            timed[len(rows)] = Timed(runner, x if example_dtype is None else x.to(example_dtype), kernel)
         print(f"[ptq] {fmt:18s} {scheme:28s} top-1 {r['top1_acc']:.2f}% ({time.perf_counter() - start:.0f}s)")
         rows.append(r)
 
     fp32_bytes = state_dict_bytes(base, ctx, "fp32")
-    row("fp32", "fp32 (eager)", "fp32", "fp32", base, fp32_bytes, False, "fp32 conv (oneDNN), eager")
+    library = "cuDNN" if ctx.device.type == "cuda" else "oneDNN"
+    row("fp32", "fp32 (eager)", "fp32", "fp32", base, fp32_bytes, False, f"fp32 conv ({library}), eager")
     row("fp32", "fp32 (torch.compile)", "fp32", "fp32", base, fp32_bytes, False,
         runner=InferenceCompiled(base))
     for fmt, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
         model = cast_model(base, dtype)
         row(fmt, f"{fmt} cast", fmt, fmt, model, state_dict_bytes(model.model, ctx, fmt), False,
-            f"{fmt} conv, eager", example_dtype=dtype)
+            f"{fmt} conv ({library}), eager", example_dtype=dtype)
     int8_file = quantized_file_bytes(base, uniform_config(base, QuantSpec(8)), ctx, "int8")
     calibration = calibration_batches(ctx)
     int8 = quantize_int8_pt2e(base, calibration[0], calibration)
@@ -168,9 +171,9 @@ def qat_curves(base: VGG, ctx: RunContext, epochs: int) -> list[dict]:
     calibration = calibration_batches(ctx)
     record_ptq("int8", compile_int8(quantize_int8_pt2e(base, calibration[0], calibration)),
                "converted int8 (PT2E PTQ)")
-    prepared = prepare_int8_qat(base, calibration[0])
+    prepared = prepare_int8_qat(copy.deepcopy(base), calibration[0])
     seconds = run("int8", prepared, "PT2E fake-quant graph (observers frozen for evaluation)", bf16=False)
-    final = accuracy_columns(compile_int8(convert_int8(prepared)), ctx)
+    final = accuracy_columns(compile_int8(convert_int8(prepared, base, calibration[0])), ctx)
     rows[-1] = {**rows[-1], "val_top1_acc": final["val_top1_acc"], "top1_acc": final["top1_acc"],
                 "measured_on": "converted int8 (PT2E QAT)", "simulated": "no"}
     print(f"[qat] int8 PT2E QAT {seconds:.0f}s")

@@ -28,6 +28,7 @@ from torch import nn
 
 from common.augment import BatchTransform
 from common.cli import RunContext
+from common.training import module_device
 from quantization.fake_quant import apply_weight_quant, bake, observe_layer_inputs, quantizable_layers
 from quantization.hessian import hutchinson_trace
 from common.timing import InferenceCompiled, Timed, new_session_id, time_interleaved
@@ -235,7 +236,7 @@ def real_kernel_rows(model: nn.Module, ctx: RunContext, rounds: int) -> list[dic
         rows.append({"config": name, "kind": kind, "layer_bits": bits, "total_bits": "",
                      "size_bytes": size, **accuracy_columns(runner, ctx)})
     example = latency_batch(ctx)
-    timed = time_interleaved({c[0]: Timed(c[3], example) for c in candidates},
+    timed = time_interleaved({c[0]: Timed(c[3], example.to(module_device(c[3]))) for c in candidates},
                              new_session_id("mixed_precision"), rounds=rounds)
     for row in rows:
         row.update(timed[row["config"]])

@@ -10,12 +10,17 @@ configuration): they stay fp32 while the rest runs int8.
 
 Only ``compile_int8`` (``torch.compile`` with Inductor freezing on, see ``common.timing``) lowers a
 converted graph to int8 oneDNN kernels, and it counts them; run eagerly, or compiled without
-freezing, the graph executes fp32 convolutions between quantize/dequantize ops. The PT2E x86
-backend exists only on the CPU: these functions take CPU models and inputs.
+freezing, the graph executes fp32 convolutions between quantize/dequantize ops.
+
+The PT2E x86 backend exists only on the CPU. ``quantize_int8_pt2e`` and ``convert_int8`` work on
+CPU copies and always return a CPU graph, whatever device the float model and the calibration
+batches are on (a GPU run evaluates and times its int8 rows on the CPU, and says so); QAT itself
+(``prepare_int8_qat``) trains on the model's own device, since fake-quantization runs anywhere.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 import torch
@@ -25,6 +30,9 @@ from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, 
 from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
 
 from common.timing import InferenceCompiled
+from common.training import module_device
+
+CPU = torch.device("cpu")
 
 MAX_BATCH = 4096
 
@@ -46,28 +54,47 @@ def _quantizer(is_qat: bool, keep_float: Iterable[str] = ()) -> x86.X86InductorQ
 def quantize_int8_pt2e(model: nn.Module, example: torch.Tensor,
                        calibration: Iterable[torch.Tensor], keep_float: Iterable[str] = ()
                        ) -> torch.fx.GraphModule:
-    """Static int8 PTQ of ``model`` (eval mode, CPU) via PT2E.
+    """Static int8 PTQ of a CPU copy of ``model`` via PT2E; returns the converted graph, on the CPU.
 
-    ``example`` [B,3,H,W] (B >= 2, CPU) traces the graph; ``calibration`` yields normalised
-    input batches (train or validation images only) that set the activation ranges; the layers
-    named in ``keep_float`` (module names, e.g. the first conv) stay fp32.
+    ``example`` [B,3,H,W] (B >= 2, any device) traces the graph; ``calibration`` yields normalised
+    input batches (train or validation images only, any device) that set the activation ranges;
+    the layers named in ``keep_float`` (module names, e.g. the first conv) stay fp32. ``model``
+    itself is left as it was.
     """
-    prepared = prepare_pt2e(_export(model.eval(), example), _quantizer(False, keep_float))
+    model = copy.deepcopy(model).to(CPU).eval()
+    prepared = prepare_pt2e(_export(model, example.to(CPU)), _quantizer(False, keep_float))
     for batch in calibration:
-        prepared(batch)
+        prepared(batch.to(CPU))
     # Exported modules refuse .train()/.eval() by default; the study's helpers call .eval().
     return allow_exported_model_train_eval(convert_pt2e(prepared))
 
 
 def prepare_int8_qat(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
     """``model`` as a trainable PT2E graph with int8 fake-quantizers (weights per channel,
-    activations per tensor); ``.train()``/``.eval()`` switch BatchNorm and observers correctly."""
+    activations per tensor), on ``model``'s device (``example`` [B,3,H,W] on it too);
+    ``.train()``/``.eval()`` switch BatchNorm and observers correctly."""
     prepared = prepare_qat_pt2e(_export(model.train(), example), _quantizer(is_qat=True))
     return allow_exported_model_train_eval(prepared)
 
 
-def convert_int8(prepared: torch.fx.GraphModule) -> torch.fx.GraphModule:
-    """The int8 model of a trained ``prepare_int8_qat`` graph (eval mode)."""
+def rebuild_on_cpu(prepared: torch.fx.GraphModule, model: nn.Module, example: torch.Tensor
+                   ) -> torch.fx.GraphModule:
+    """A CPU ``prepare_int8_qat`` graph holding ``prepared``'s trained state (weights, BatchNorm
+    statistics, fake-quantizer ranges): re-exported on the CPU from ``model``, the float model
+    ``prepared`` was made from (only its architecture matters), rather than moving a graph
+    exported on another device."""
+    cpu = prepare_int8_qat(copy.deepcopy(model).to(CPU), example.to(CPU))
+    cpu.load_state_dict({k: v.to(CPU) for k, v in prepared.state_dict().items()})
+    return cpu
+
+
+def convert_int8(prepared: torch.fx.GraphModule, model: nn.Module, example: torch.Tensor
+                 ) -> torch.fx.GraphModule:
+    """The int8 model (eval mode, on the CPU) of a trained ``prepare_int8_qat`` graph; a graph
+    trained on another device is first rebuilt on the CPU (``rebuild_on_cpu``) from ``model``
+    and ``example``, the float model and batch it was prepared with."""
+    if module_device(prepared) != CPU:
+        prepared = rebuild_on_cpu(prepared, model, example)
     prepared.eval()
     return allow_exported_model_train_eval(convert_pt2e(prepared))
 

@@ -37,8 +37,9 @@ def encode(model: nn.Module, config: dict[str, QuantSpec], sparse: bool = False)
 
     ``sparse``: integer layers keep a bitmask of their non-zero codes (1 bit per weight) and
     pack only those codes, for pruned models (a zero weight has code 0: zero point 0).
+    Every tensor of the result is on the CPU (a file does not depend on the training device).
     """
-    state = _plain_state(model)
+    state = {k: v.cpu() for k, v in _plain_state(model).items()}
     layers, rest = {}, {}
     for name, spec in config.items():
         weight = state.pop(f"{name}.weight").float()
@@ -71,7 +72,7 @@ def decode(stored: dict) -> dict[str, torch.Tensor]:
             continue
         if "bitmask" in entry:  # sparse: only the non-zero codes were packed
             nonzero = unpack_bitmask(entry["bitmask"], shape.numel())
-            codes = torch.zeros(shape.numel(), dtype=torch.int16)
+            codes = torch.zeros(shape.numel(), dtype=torch.int16, device=nonzero.device)
             codes[nonzero] = unpack_codes(entry["codes"], spec.bits, int(nonzero.sum()), signed=True)
         else:
             codes = unpack_codes(entry["codes"], spec.bits, shape.numel(), signed=spec.dtype == "int")

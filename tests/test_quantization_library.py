@@ -1,5 +1,7 @@
 """Activation fake-quant, real quantized files, PT2E QAT and the mixed-precision allocator."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -156,7 +158,7 @@ def test_pt2e_qat_trains_and_converts_to_an_int8_model_close_to_fp32():
     prepared.train()
     torch.nn.functional.cross_entropy(prepared(x), y).backward()
     opt.step()
-    converted = convert_int8(prepared)
+    converted = convert_int8(prepared, model, x)
     out = converted(x[:5])                           # another batch size: the batch dim is dynamic
     assert torch.nn.functional.cosine_similarity(out.flatten(), reference[:5].flatten(), dim=0) > 0.95
     assert any("quantize_per_tensor" in str(n.target) for n in converted.graph.nodes)
@@ -192,3 +194,22 @@ def test_evaluating_a_qat_graph_leaves_its_observers_unchanged():
     assert any("activation_post_process" in k and "min_val" in k for k in before)
     flags = [m.observer_enabled.item() for m in prepared.modules() if hasattr(m, "observer_enabled")]
     assert flags and all(f == 1 for f in flags)      # training still observes afterwards
+
+
+def test_a_qat_graph_rebuilt_on_the_cpu_converts_to_the_same_int8_model():
+    """A GPU run trains the QAT graph on the GPU and converts it on the CPU (the x86 backend is
+    CPU-only) through rebuild_on_cpu; here the rebuild is exercised from a CPU graph."""
+    from quantization.pt2e import convert_int8, prepare_int8_qat, rebuild_on_cpu
+    torch.manual_seed(0)
+    model = build_model("vgg11", 10, 0.125)
+    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    prepared = prepare_int8_qat(copy.deepcopy(model), x)
+    prepared.train()
+    opt = torch.optim.SGD(prepared.parameters(), lr=0.05)
+    for _ in range(2):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(prepared(x), y).backward()
+        opt.step()
+    rebuilt = rebuild_on_cpu(prepared, model, x)
+    direct, via_rebuild = convert_int8(prepared, model, x), convert_int8(rebuilt, model, x)
+    assert torch.equal(direct(x), via_rebuild(x))

@@ -65,6 +65,7 @@ def test_missing_dataset_stops_with_the_expected_path(tmp_path):
     out = run(cmd, {}, tmp_path)
     assert out.returncode != 0
     assert "cifar-100-python" in out.stderr and "nowhere" in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) <= 2   # one clear line
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="bash script")

@@ -1,4 +1,5 @@
-"""run_all.sh reruns a stage whose inputs (results CSVs, checkpoints) are newer than its output."""
+"""run_all.sh: stale stages rerun (inputs newer than the output); with KEEP_GOING=1 it goes past a
+failed stage, logs each stage and prints the status lines the device check reads."""
 
 import os
 import subprocess
@@ -64,3 +65,26 @@ echo "$*" >> {log}
     assert ran() == ["-m", "quantization/03_scaling_law.py", "distillation/01_students.py",
                      "distillation/02_alignment.py", "distillation/03_gradcam.py",
                      "distillation/04_color_invariance.py", "distillation/05_teacher_size.py", "report/build.py"]
+
+
+def test_keep_going_runs_past_a_failed_stage_and_reports_every_stage(tmp_path):
+    """The stand-in interpreter fails quantization/01_ptq.py; every later stage still runs."""
+    from common.device_check import last_line, parse_stage_lines
+    fake = tmp_path / "python"
+    fake.write_text(f"""#!/usr/bin/env bash
+if [[ "$1 $2" == "-m common.stale" ]]; then exec {sys.executable} "$@"; fi
+if [[ "$1" == quantization/01_ptq.py ]]; then echo "Traceback ..."; echo "RuntimeError: no kernel" >&2; exit 3; fi
+echo "ran $1"
+""")
+    fake.chmod(0o755)
+    logs = tmp_path / "logs"
+    env = {**os.environ, "PYTHON": str(fake), "PROFILE": "smoke", "DATASET": "cifar10", "KEEP_GOING": "1",
+           "LOG_DIR": str(logs), "RESULTS_DIR": str(tmp_path / "r"), "CHECKPOINT_DIR": str(tmp_path / "c")}
+    out = subprocess.run(["bash", str(ROOT / "run_all.sh")], env=env, capture_output=True, text=True)
+    assert out.returncode == 1 and "1 stage(s) failed: quantization/01_ptq" in out.stderr
+    rows = parse_stage_lines(out.stdout)
+    assert [r["stage"] for r in rows][:2] == ["baselines", "pruning/01_unstructured_sensitivity"]
+    assert rows[-1]["stage"] == "report" and len(rows) == 22
+    assert [r["stage"] for r in rows if r["status"] == "failed"] == ["quantization/01_ptq"]
+    assert all(r["status"] == "ok" for r in rows if r["stage"] != "quantization/01_ptq")
+    assert last_line(logs / "quantization_01_ptq.log") == "RuntimeError: no kernel"

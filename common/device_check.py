@@ -1,0 +1,127 @@
+"""One command that says whether the whole study runs on a device, and how fast it trains there.
+
+    python -m common.device_check --device cuda --dataset cifar10 --data-dir /path/to/folder
+
+1. Every stage of ``run_all.sh`` at the ``smoke`` profile on ``--device``, into a scratch
+   results and checkpoints folder (removed afterwards unless ``--keep``), continuing past
+   failures (``KEEP_GOING=1``): one line per stage -- stage, ok / failed, seconds, and for a
+   failure the last line its output printed.
+2. Training throughput (images/s) of VGG-11, VGG-16 and VGG-19 at full width, batch 128, with the
+   study's trainer (``common.benchmark``: the clock is read only after the device synchronised).
+
+Both go to CSVs with provenance under ``results/device_check/<dataset>-<device type>/``
+(``stages.csv``, ``throughput.csv``). The last line is
+``device_check: N/M stages ok on <device name>``; the exit status is 1 when any stage failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+from common.benchmark import fast_images_per_second
+from common.cli import RunContext, add_common_args
+from common.results import PROJECT_ROOT, device_description, provenance, results_root, write_results
+
+MODELS = ("vgg11", "vgg16", "vgg19")
+BATCH = 128
+STATUS_PREFIX = "[run_all] stage "
+
+
+def parse_stage_lines(output: str) -> list[dict]:
+    """``[run_all] stage NAME ok|failed|skipped SECONDS`` lines of run_all.sh -> rows
+    (stage, status, seconds), in order."""
+    rows = []
+    for line in output.splitlines():
+        if line.startswith(STATUS_PREFIX):
+            name, status, seconds = line[len(STATUS_PREFIX):].rsplit(" ", 2)
+            rows.append({"stage": name, "status": status, "seconds": int(seconds)})
+    return rows
+
+
+def last_line(path: Path) -> str:
+    """The last non-empty line of a log file ('' when there is none)."""
+    if not path.exists():
+        return ""
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def run_stages(device: str, dataset: str, data_dir: Path, scratch: Path) -> list[dict]:
+    """Run run_all.sh at the smoke profile on ``device`` into ``scratch``; one row per stage:
+    stage, status (ok | failed), seconds, error (the last line of a failed stage's output)."""
+    logs = scratch / "logs"
+    env = {**os.environ, "PROFILE": "smoke", "DATASET": dataset, "CIFAR_DIR": str(data_dir), "DEVICE": device,
+           "RESULTS_DIR": str(scratch / "results"), "CHECKPOINT_DIR": str(scratch / "checkpoints"),
+           "KEEP_GOING": "1", "FORCE": "1", "LOG_DIR": str(logs)}
+    lines = []
+    with subprocess.Popen(["bash", str(PROJECT_ROOT / "run_all.sh")], env=env, cwd=PROJECT_ROOT, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith(STATUS_PREFIX):
+                print(f"[device_check] {line[len(STATUS_PREFIX):].strip()}", flush=True)
+    rows = parse_stage_lines("".join(lines))
+    for r in rows:
+        r["error"] = last_line(logs / f"{r['stage'].replace('/', '_')}.log") if r["status"] == "failed" else ""
+    if not rows:   # run_all.sh stopped before its first stage
+        rows = [{"stage": "run_all.sh", "status": "failed", "seconds": 0,
+                 "error": next((line.strip() for line in reversed(lines) if line.strip()), "")}]
+    return rows
+
+
+def training_throughput(ctx: RunContext, steps: int, warmup: int) -> list[dict]:
+    """Images/s of the trainer for each of MODELS at width 1.0 and batch 128 on ``ctx.device``."""
+    rows = []
+    for name in MODELS:
+        images_per_second = fast_images_per_second(ctx, name, 1.0, BATCH, steps, warmup)
+        print(f"[device_check] {name} width 1.0 batch {BATCH}: {images_per_second:.0f} training images/s",
+              flush=True)
+        rows.append({"model": name, "width": 1.0, "batch_size": BATCH, "timed_steps": steps,
+                     "warmup_steps": warmup, "train_images_per_second": round(images_per_second, 1),
+                     "device": device_description(ctx.device)})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_common_args(argparse.ArgumentParser(description=__doc__,
+                                                     formatter_class=argparse.RawDescriptionHelpFormatter))
+    parser.add_argument("--steps", type=int, default=None,
+                        help="timed training steps per model (default: 50 on CUDA, 3 on the CPU)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 10 / 1)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch results and checkpoints")
+    args = parser.parse_args(argv)
+    # The throughput needs whole batches of real images: the 'cpu' profile's splits (all of train).
+    args.profile = "cpu"
+    ctx = RunContext.from_args(args)
+    cuda = ctx.device.type == "cuda"
+    steps = args.steps or (50 if cuda else 3)
+    warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
+    name = device_description(ctx.device)
+    out = results_root() / "device_check" / f"{ctx.dataset}-{ctx.device.type}"
+    scratch = Path(tempfile.mkdtemp(prefix="device_check_"))
+    started = time.time()
+    try:
+        stages = run_stages(str(ctx.device), ctx.dataset, ctx.data_dir.resolve(), scratch)
+    finally:
+        if not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+    prov = provenance("smoke", ctx.dataset, ctx.seed, ctx.device, started, scratch=str(scratch) if args.keep else "")
+    write_results(stages, out / "stages.csv", prov)
+    throughput = training_throughput(ctx, steps, warmup)
+    write_results(throughput, out / "throughput.csv", provenance("cpu", ctx.dataset, ctx.seed, ctx.device, started))
+    ok = sum(r["status"] == "ok" for r in stages)
+    for r in stages:
+        print(f"[device_check] {r['stage']:40s} {r['status']:7s} {r['seconds']:5d}s  {r['error']}")
+    print(f"device_check: {ok}/{len(stages)} stages ok on {name}")
+    return 0 if ok == len(stages) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
