@@ -85,7 +85,7 @@ def test_models_are_timed_in_turns_in_one_session():
     # warm-up: each model twice, then one call per model per round, the order rotated each round
     assert log == list("aabbcc") + list("abc") + list("bca") + list("cab")
     for name, row in rows.items():
-        assert row["timing_session"] == session and row["latency_rounds"] == 3
+        assert row["timing_session"] == f"{session}-cpu" and row["latency_rounds"] == 3   # one session per device
         assert row["latency_batch"] == 4 and row["latency_device"] == "cpu" and row["input_dtype"] == "float32"
         assert row["kernel"] == f"{name} kernel" and row["threads"] == torch.get_num_threads()
         assert 0 <= row["latency_p10_ms"] <= row["latency_ms"] <= row["latency_p90_ms"]
