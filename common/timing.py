@@ -7,8 +7,8 @@ process, frequency scaling) hits every model alike. The reported latency is the 
 rounds; p10/p90 show the spread. Each timed call follows another model's call, so it finds the
 caches as a process serving several models would (small batches read somewhat higher than with
 back-to-back repeats of one model); every model of a session is measured under the same
-conditions, which is what makes them comparable. On CUDA the clock is read only after ``torch.cuda.synchronize``
-(a launch is not a run). Every row says where and how it was timed: device, device name, threads,
+conditions, which is what makes them comparable. On CUDA the clock is read only after
+``torch.cuda.synchronize`` (a launch is not a run). Every row says where and how it was timed: device, device name, threads,
 batch, input dtype, the kernel that ran, and ``timing_session``, an id shared by the rows timed
 together. Rows of different sessions are never compared (``same_session``).
 
@@ -98,9 +98,9 @@ class InferenceCompiled(nn.Module):
 @dataclass
 class Timed:
     """One model to time: ``runner(example)`` is one timed call (``example`` on the runner's
-    device); ``kernel`` says what runs
-    (e.g. 'fp32 conv (oneDNN), eager'); left None for an ``InferenceCompiled`` runner, it is that
-    runner's ``kernel_summary()`` after the warm-up compiled it."""
+    device); ``kernel`` says what runs (e.g. 'fp32 conv (oneDNN), eager'); left None for an
+    ``InferenceCompiled`` runner, it is that runner's ``kernel_summary()`` after the warm-up
+    compiled it."""
 
     runner: nn.Module
     example: torch.Tensor

@@ -7,7 +7,8 @@ the scale is absmax / qmax, so without clipping a block's largest weight is repr
 and "no clipping" equals clipping at the 100th percentile. (The full range [-2^(b-1), qmax] with
 torchao's SYMMETRIC mapping gives scale = absmax / (qmax + 0.5) and clamps each block's largest
 positive weight; at 2 bits a channel spanning [-1, 1] would come back as [-1, 0.667]. The price
-of the restricted range is one level fewer: at 2 bits the grid is ternary, {-s, 0, s}.) torchao has no k-bit quantile or power-of-two codebooks for arbitrary k, so those
+of the restricted range is one level fewer: at 2 bits the grid is ternary, {-s, 0, s}.)
+torchao has no k-bit quantile or power-of-two codebooks for arbitrary k, so those
 are written here: a block's values, divided by the block's absmax (or a clipping percentile),
 round to the nearest level of a fixed codebook in [-1, 1]. Conv weights [O,I,kh,kw] are viewed as
 [O, I*kh*kw] rows, so a block is a run of ``group_size`` input weights of one output channel

@@ -6,7 +6,8 @@ the study's VGG-11/16/19 baselines and, where it is cached or cheap, the 70%-cha
 block sizes (per output channel, and groups of 32 inputs). Accuracy is plotted against the total
 model bits (codes, float16 block scales, everything else at 16 bits). The bit-optimal k is read
 off the Pareto frontier of *validation* accuracy vs total bits over all models: the k that owns
-the most frontier points (the paper's criterion); test top-1 is reported beside it. QAT (one short fine-tune) is run on VGG-11 for the
+the most frontier points (the paper's criterion); test top-1 is reported beside it. QAT (one
+short fine-tune) is run on VGG-11 for the
 low k where PTQ loses the most.
 """
 
@@ -71,13 +72,10 @@ def qat_sweep(name: str, model, ctx: RunContext, bits: tuple[int, ...], epochs: 
         quantized = apply_weight_quant(copy.deepcopy(model), config)
         history = qat_finetune(quantized, ctx, epochs, desc=f"qat-{spec.label}", eval_split=None)
         acc = accuracy_columns(quantized, ctx)
-        top1 = acc["top1_acc"]
         rows.append({"model": name, "params": params, **spec_row(spec), "method": f"QAT ({epochs} ep)",
-                     "total_bits": model_bits(model, config), "size_bytes": "",
-                     "val_top1_acc": acc["val_top1_acc"],
-                     "top1_acc": top1, "simulated": "yes",
+                     "total_bits": model_bits(model, config), "size_bytes": "", **acc, "simulated": "yes",
                      "train_seconds": round(sum(h["seconds"] for h in history), 1)})
-        print(f"[scaling] {name} {spec.label:12s} QAT top-1 {top1:.2f}%")
+        print(f"[scaling] {name} {spec.label:12s} QAT top-1 {acc['top1_acc']:.2f}%")
     return rows
 
 
