@@ -12,6 +12,8 @@
 #          delete checkpoints/<dataset>-<profile>/ to retrain from scratch)
 # PYTHON   interpreter to use (default: python, else python3)
 # DEVICE   passed to every script as --device (default: each script's auto: cuda when available)
+# JOBS     worker processes for independent trainings (baselines, students, seeds), passed as
+#          --jobs (default: 2 per GPU on CUDA, 1 on a CPU); results do not depend on it
 # KEEP_GOING=1  continue past a failed stage (exit status 1 at the end if any failed)
 # LOG_DIR  also write each stage's output to LOG_DIR/<stage>.log
 set -euo pipefail
@@ -27,6 +29,7 @@ LOG_DIR=${LOG_DIR:-}
 OUT=${RESULTS_DIR:-results}/$DATASET-$PROFILE
 ARGS=(--profile "$PROFILE" --dataset "$DATASET" --data-dir "$CIFAR_DIR")
 [[ -n ${DEVICE:-} ]] && ARGS+=(--device "$DEVICE")
+[[ -n ${JOBS:-} ]] && ARGS+=(--jobs "$JOBS")
 [[ -t 1 ]] || ARGS+=(--no-progress)   # progress bars only on a terminal; logs get epoch lines
 [[ -n $LOG_DIR ]] && mkdir -p "$LOG_DIR"
 FAILED=()

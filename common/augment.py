@@ -8,6 +8,7 @@ on whatever device the batch lives on.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -40,6 +41,20 @@ def random_flip(images: torch.Tensor, generator: torch.Generator | None = None) 
     return torch.where(flip[:, None, None, None], images.flip(3), images)
 
 
+@functools.lru_cache(maxsize=64)
+def _constant(values: tuple, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A constant tensor made once per device and dtype: building it from a Python list on a GPU
+    is a host-to-device copy that waits for the device, once per batch otherwise. Never mutate."""
+    return torch.tensor(values, device=device, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _inverse(values: tuple, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The inverse of the matrix ``values``, computed once per device and dtype (the inversion
+    checks for singularity on the host, so on a GPU it would wait for the device every batch)."""
+    return torch.linalg.inv(_constant(values, device, dtype))
+
+
 _LUMA = (0.299, 0.587, 0.114)
 _RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
@@ -60,7 +75,7 @@ def color_jitter(images: torch.Tensor, brightness: float = 0.4, contrast: float 
         u = torch.rand(b, 1, 1, 1, generator=generator, device=dev, dtype=dtype)
         return 1 + amount * (2 * u - 1)
 
-    luma = torch.tensor(_LUMA, device=dev, dtype=dtype).view(1, 3, 1, 1)
+    luma = _constant(_LUMA, dev, dtype).view(1, 3, 1, 1)
     x = (images * factor(brightness)).clamp(0, 1)
     gray_mean = (x * luma).sum(1, keepdim=True).mean((2, 3), keepdim=True)
     c = factor(contrast)
@@ -68,13 +83,13 @@ def color_jitter(images: torch.Tensor, brightness: float = 0.4, contrast: float 
     s = factor(saturation)
     x = (s * x + (1 - s) * (x * luma).sum(1, keepdim=True)).clamp(0, 1)
     if hue > 0:
-        to_yiq = torch.tensor(_RGB_TO_YIQ, device=dev, dtype=dtype)
+        to_yiq = _constant(_RGB_TO_YIQ, dev, dtype)
         angle = (2 * torch.rand(b, generator=generator, device=dev, dtype=dtype) - 1) * hue * 2 * math.pi
         cos, sin = angle.cos(), angle.sin()
         rot = torch.zeros(b, 3, 3, device=dev, dtype=dtype)
         rot[:, 0, 0] = 1
         rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
-        mix = torch.linalg.inv(to_yiq) @ rot @ to_yiq                # [B,3,3] RGB -> RGB
+        mix = _inverse(_RGB_TO_YIQ, dev, dtype) @ rot @ to_yiq       # [B,3,3] RGB -> RGB
         x = torch.einsum("bij,bjhw->bihw", mix, x).clamp(0, 1)
     return x
 
@@ -100,8 +115,8 @@ class BatchTransform:
         if self.jitter:
             x = color_jitter(x, generator=self.generator)
         spec = DATASETS[self.dataset]
-        mean = torch.tensor(spec["mean"], device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(spec["std"], device=x.device).view(1, 3, 1, 1)
+        mean = _constant(tuple(spec["mean"]), x.device, torch.float32).view(1, 3, 1, 1)
+        std = _constant(tuple(spec["std"]), x.device, torch.float32).view(1, 3, 1, 1)
         x = (x - mean) / std
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         return x.contiguous(memory_format=fmt)

@@ -21,7 +21,7 @@ from common.training import Recipe, evaluate, fit
 
 def baseline_recipe(ctx: RunContext) -> Recipe:
     """The profile's baseline recipe for this run's seed and compile flag."""
-    return Recipe.from_profile(ctx.profile, seed=ctx.seed, compile=ctx.compile)
+    return Recipe.from_profile(ctx.profile, seed=ctx.seed, compile=ctx.compile, step=ctx.train_step)
 
 
 FINETUNE_LR_FACTOR = 0.1   # fine-tunes (pruning recovery, QAT) peak at a tenth of the profile's lr
@@ -32,7 +32,7 @@ def finetune_recipe(ctx: RunContext, epochs: int | None = None) -> Recipe:
     (``epochs`` defaults to the profile's finetune_epochs)."""
     return Recipe.from_profile(ctx.profile, epochs=epochs or ctx.profile.finetune_epochs,
                                lr=ctx.profile.lr * FINETUNE_LR_FACTOR, schedule="cosine",
-                               seed=ctx.seed, compile=ctx.compile)
+                               seed=ctx.seed, compile=ctx.compile, step=ctx.train_step)
 
 
 def train_and_cache(ctx: RunContext, name: str, model: VGG, recipe: Recipe,
@@ -44,7 +44,7 @@ def train_and_cache(ctx: RunContext, name: str, model: VGG, recipe: Recipe,
     ``ctx.device`` in eval mode.
     """
     path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
-    wanted = {k: v for k, v in recipe.as_dict().items() if k != "compile"}
+    wanted = recipe.cache_key()
     if path.exists() and not force:
         cached_model, cached = load_checkpoint(path, ctx.dataset, ctx.profile.name)
         if cached.get("recipe") == wanted and cached.get("model_config") == model.config:

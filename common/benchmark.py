@@ -31,30 +31,44 @@ from common.training import Recipe, fit, make_optimizer
 
 
 def fast_images_per_second(ctx: RunContext, model_name: str, width: float, batch_size: int,
-                           steps: int, warmup: int) -> float:
-    """Images/s of ``fit`` over ``steps`` optimizer steps after ``warmup`` untimed ones.
+                           steps: int, warmup: int, window: dict | None = None,
+                           start_at: float | None = None) -> float:
+    """Images/s of ``fit`` over ``steps`` optimizer steps after ``warmup`` untimed ones, with
+    ``ctx.train_step`` deciding how a step runs (on CUDA 'auto' is the graphed step, recorded
+    during the warm-up).
 
     The clock is read after synchronising the device (on CUDA a step's launch returns before it
     runs): once when the warm-up steps are done (before the first step, with ``warmup`` 0, so
-    fit's setup is then included) and once after the last timed step."""
+    fit's setup is then included) and once after the last timed step. ``window``, when given,
+    receives the wall-clock (``time.time``) start and end of the timed steps, so that readings of
+    concurrent processes can be put on one time line; with ``start_at`` (a ``time.time`` value)
+    the timed steps wait for that moment after the warm-up, so concurrent processes start together."""
     if steps < 1 or warmup < 0:
         raise ValueError(f"need steps >= 1 and warmup >= 0, got {steps} and {warmup}")
     splits = ctx.splits
     model = build_model(model_name, splits.num_classes, width)
-    recipe = Recipe(epochs=1, batch_size=batch_size, compile=ctx.compile, seed=ctx.seed)
+    recipe = Recipe(epochs=1, batch_size=batch_size, compile=ctx.compile, seed=ctx.seed,
+                    step=ctx.train_step)
     clock: dict[str, float] = {}
     done = 0
 
     def after_step() -> None:
         nonlocal done
         done += 1
-        if done in (warmup, warmup + steps):
+        if done == warmup and start_at is not None:
             synchronize(ctx.device)
-            clock["start" if done == warmup else "end"] = time.perf_counter()
+            time.sleep(max(0.0, start_at - time.time()))
+        if done in (warmup, warmup + steps):
+            read_clock("start" if done == warmup else "end")
+
+    def read_clock(key: str) -> None:
+        synchronize(ctx.device)
+        clock[key] = time.perf_counter()
+        if window is not None:
+            window[key] = time.time()
 
     if warmup == 0:
-        synchronize(ctx.device)
-        clock["start"] = time.perf_counter()
+        read_clock("start")
     fit(model.to(ctx.device), splits, recipe, ctx.device, eval_split=None, progress=False,
         after_step=after_step, max_steps=warmup + steps)
     if "end" not in clock:
@@ -104,6 +118,34 @@ def textbook_images_per_second(ctx: RunContext, model_name: str, width: float, b
     return steps * batch_size / (time.perf_counter() - start)
 
 
+def concurrent_images_per_second(benchmark_args: list[str], processes: int,
+                                 start_after: float = 60.0) -> dict:
+    """Aggregate training images/s of ``processes`` copies of this benchmark run together
+    (each ``python -m common.benchmark *benchmark_args``, one model on one device).
+
+    Every process warms up, then waits for one common moment (``start_after`` seconds from now)
+    to start its timed steps, and reports that window on the wall clock. The aggregate is all
+    their timed images over the span from the first start to the last end, so a process that
+    starts late (still warming up at that moment) or finishes early counts against it. Returns
+    processes, aggregate_images_per_second, and each process's own images/s (list)."""
+    cmd = [sys.executable, "-m", "common.benchmark", *benchmark_args, "--print-window",
+           "--start-at", f"{time.time() + start_after:.3f}"]
+    running = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(processes)]
+    windows = []
+    for proc in running:
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"a concurrent benchmark process failed: {err.strip().splitlines()[-1:]}")
+        line = next(x for x in out.splitlines() if x.startswith("window="))
+        start, end, images = (float(v) for v in line.split("=")[1].split(","))
+        windows.append((start, end, images))
+    span = max(w[1] for w in windows) - min(w[0] for w in windows)
+    return {"processes": processes,
+            "aggregate_images_per_second": sum(w[2] for w in windows) / span,
+            "per_process_images_per_second": [w[2] / (w[1] - w[0]) for w in windows]}
+
+
 def _reading_in_subprocess(argv: list[str] | None, pipeline: str) -> float:
     """Run this benchmark for one pipeline in a new process and return its images/s."""
     args = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--compare"]
@@ -123,6 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pipeline", choices=["fast", "textbook"], default="fast")
     parser.add_argument("--compare", action="store_true",
                         help="time both pipelines and print textbook, fast and their ratio")
+    parser.add_argument("--print-window", action="store_true",
+                        help="also print window=<start>,<end>,<images> (wall clock) of the timed steps")
+    parser.add_argument("--start-at", type=float, default=None,
+                        help="with --print-window: start the timed steps at this time.time() value")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat each timing (alternating pipelines with --compare); report the median")
     args = parser.parse_args(argv)
@@ -155,6 +201,12 @@ def main(argv: list[str] | None = None) -> None:
                        "fast": "common.training.fit: tensors in memory, batched crop/flip, "
                                "channels_last, bf16 autocast where fast"}))
         print(f"train_images_per_second={fast:.1f}")
+        return
+    if args.print_window:   # one reading, for concurrent_images_per_second
+        window: dict = {}
+        reading = fast_images_per_second(*common, window=window, start_at=args.start_at)
+        print(f"window={window['start']:.6f},{window['end']:.6f},{args.steps * args.batch_size}")
+        print(f"train_images_per_second={reading:.1f}")
         return
     run = fast_images_per_second if args.pipeline == "fast" else textbook_images_per_second
     print(f"train_images_per_second={statistics.median(run(*common) for _ in range(args.rounds)):.1f}")

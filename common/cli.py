@@ -8,6 +8,7 @@ kept on the device), the results folder and the provenance of this run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ import torch
 from common.data import CifarSplits, DATASETS, DatasetNotFoundError, ensure_dataset, load_splits, resolve_data_dir
 from common.profiles import PROFILES, Profile, get_profile
 from common.results import provenance, read_rows, read_sidecar, results_dir, write_results
+from common.jobs import default_jobs
+from common.train_step import STEP_MODES
 from common.training import evaluate, module_device
 
 
@@ -34,6 +37,12 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compile", action="store_true", help="torch.compile models for training")
+    parser.add_argument("--train-step", choices=STEP_MODES, default="auto",
+                        help="how a training step runs: graphed (recorded once as a CUDA graph), eager, "
+                             "or auto (graphed on CUDA, eager elsewhere)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes for independent trainings (students, seeds, baselines); "
+                             "default: 2 per GPU on CUDA, 1 elsewhere")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (epoch summaries are still printed)")
     return parser
 
@@ -59,6 +68,8 @@ class RunContext:
     seed: int = 0
     compile: bool = False
     progress: bool = True
+    train_step: str = "auto"      # common.train_step mode of every training of this run
+    jobs: int = 1                 # worker processes for independent trainings (common.jobs)
     started: float = field(default_factory=time.time)
     _copies: dict = field(default_factory=dict, repr=False)   # splits copied to other devices
 
@@ -67,7 +78,11 @@ class RunContext:
         """Build the context from flags parsed with ``add_common_args``."""
         ctx = cls(profile=get_profile(args.profile), dataset=args.dataset,
                   data_dir=resolve_data_dir(args.data_dir), device=resolve_device(args.device),
-                  seed=args.seed, compile=args.compile, progress=not args.no_progress)
+                  seed=args.seed, compile=args.compile, progress=not args.no_progress,
+                  train_step=getattr(args, "train_step", "auto"))
+        ctx.jobs = default_jobs(ctx.device) if getattr(args, "jobs", None) is None else args.jobs
+        if ctx.jobs < 1:
+            raise SystemExit(f"error: --jobs must be at least 1, got {ctx.jobs}")
         try:   # a missing dataset is one clear line, before any work starts
             ensure_dataset(ctx.dataset, ctx.data_dir)
         except DatasetNotFoundError as exc:
@@ -81,6 +96,14 @@ class RunContext:
         p = self.profile
         return load_splits(self.dataset, self.data_dir, val_images=p.val_images,
                            train_images=p.train_images, test_images=p.test_images).to(self.device)
+
+    def with_seed(self, seed: int) -> "RunContext":
+        """This run at another seed, sharing its loaded data (the splits do not depend on it)."""
+        other = dataclasses.replace(self, seed=seed)
+        if "splits" in self.__dict__:
+            other.__dict__["splits"] = self.splits
+            other._copies = self._copies
+        return other
 
     def evaluate(self, model: torch.nn.Module, split: str = "test") -> dict:
         """Top-1/top-5 (%) of ``model`` on this run's ``split`` ('val' for every tuned choice,

@@ -7,16 +7,20 @@
    failures (``KEEP_GOING=1``): one line per stage -- stage, ok / failed, seconds, and for a
    failure the last line its output printed.
 2. Training throughput (images/s) of VGG-11, VGG-16 and VGG-19 at full width, batch 128, with the
-   study's trainer (``common.benchmark``: the clock is read only after the device synchronised).
+   study's trainer (``common.benchmark``: the clock is read only after the device synchronised),
+   on CUDA with the eager and with the graphed step (``common.train_step``), then the aggregate
+   VGG-11 throughput of 1, 2 and 4 processes training at once on the device (``--concurrent``).
 
-Both go to CSVs with provenance under ``results/device_check/<dataset>-<device type>/``
+``--only stages`` or ``--only throughput`` runs one part. Both go to CSVs with provenance under ``results/device_check/<dataset>-<device type>/``
 (``stages.csv``, ``throughput.csv``). The last line is
-``device_check: N/M stages ok on <device name>``; the exit status is 1 when any stage failed.
+``device_check: N/M stages ok on <device name>`` (``device_check: throughput measured on <device
+name>`` with ``--only throughput``); the exit status is 1 when any stage failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -25,9 +29,10 @@ import time
 from pathlib import Path
 
 
-from common.benchmark import fast_images_per_second
+from common.benchmark import concurrent_images_per_second, fast_images_per_second
 from common.cli import RunContext, add_common_args
 from common.results import PROJECT_ROOT, device_description, provenance, results_root, write_results
+from common.train_step import resolve_step_mode
 
 MODELS = ("vgg11", "vgg16", "vgg19")
 BATCH = 128
@@ -76,15 +81,39 @@ def run_stages(device: str, dataset: str, data_dir: Path, scratch: Path) -> list
     return rows
 
 
-def training_throughput(ctx: RunContext, steps: int, warmup: int) -> list[dict]:
-    """Images/s of the trainer for each of MODELS at width 1.0 and batch 128 on ``ctx.device``."""
+def training_throughput(ctx: RunContext, steps: int, warmup: int, modes: tuple[str, ...]) -> list[dict]:
+    """Images/s of the trainer for each of MODELS at width 1.0 and batch 128 on ``ctx.device``,
+    once per training-step mode of ``modes`` ('eager', 'graphed'; ``common.train_step``)."""
     rows = []
     for name in MODELS:
-        images_per_second = fast_images_per_second(ctx, name, 1.0, BATCH, steps, warmup)
-        print(f"[device_check] {name} width 1.0 batch {BATCH}: {images_per_second:.0f} training images/s",
-              flush=True)
-        rows.append({"model": name, "width": 1.0, "batch_size": BATCH, "timed_steps": steps,
-                     "warmup_steps": warmup, "train_images_per_second": round(images_per_second, 1),
+        for mode in modes:
+            run = dataclasses.replace(ctx, train_step=mode)
+            run.__dict__["splits"] = ctx.splits
+            images_per_second = fast_images_per_second(run, name, 1.0, BATCH, steps, warmup)
+            print(f"[device_check] {name} width 1.0 batch {BATCH} {mode} step: "
+                  f"{images_per_second:.0f} training images/s", flush=True)
+            rows.append({"model": name, "width": 1.0, "batch_size": BATCH, "step": mode, "jobs": 1,
+                         "timed_steps": steps, "warmup_steps": warmup,
+                         "train_images_per_second": round(images_per_second, 1),
+                         "device": device_description(ctx.device)})
+    return rows
+
+
+def concurrent_throughput(ctx: RunContext, steps: int, warmup: int, counts: list[int]) -> list[dict]:
+    """Aggregate VGG-11 training images/s (width 1.0, batch 128, the default step of the device)
+    of 1, 2, 4... benchmark processes sharing ``ctx.device`` (``counts``)."""
+    args = ["--model", "vgg11", "--width", "1.0", "--batch-size", str(BATCH), "--steps", str(steps),
+            "--warmup", str(warmup), "--device", str(ctx.device), "--dataset", ctx.dataset,
+            "--data-dir", str(ctx.data_dir), "--profile", "cpu", "--no-progress"]
+    rows = []
+    for n in counts:
+        reading = concurrent_images_per_second(args, n)
+        print(f"[device_check] vgg11 x{n} concurrent: {reading['aggregate_images_per_second']:.0f} "
+              "training images/s in all", flush=True)
+        rows.append({"model": "vgg11", "width": 1.0, "batch_size": BATCH,
+                     "step": resolve_step_mode("auto", ctx.device), "jobs": n, "timed_steps": steps,
+                     "warmup_steps": warmup,
+                     "train_images_per_second": round(reading["aggregate_images_per_second"], 1),
                      "device": device_description(ctx.device)})
     return rows
 
@@ -96,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="timed training steps per model (default: 50 on CUDA, 3 on the CPU)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 10 / 1)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch results and checkpoints")
+    parser.add_argument("--only", choices=["stages", "throughput"], default=None,
+                        help="run one of the two parts (default: both)")
+    parser.add_argument("--concurrent", type=int, nargs="*", default=None,
+                        help="also time VGG-11 with this many processes sharing the device "
+                             "(default: 1 2 4 on CUDA, none on the CPU)")
     args = parser.parse_args(argv)
     # The throughput needs whole batches of real images: the 'cpu' profile's splits (all of train).
     args.profile = "cpu"
@@ -105,21 +139,33 @@ def main(argv: list[str] | None = None) -> int:
     warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
     name = device_description(ctx.device)
     out = results_root() / "device_check" / f"{ctx.dataset}-{ctx.device.type}"
-    scratch = Path(tempfile.mkdtemp(prefix="device_check_"))
     started = time.time()
-    try:
-        stages = run_stages(str(ctx.device), ctx.dataset, ctx.data_dir.resolve(), scratch)
-    finally:
-        if not args.keep:
-            shutil.rmtree(scratch, ignore_errors=True)
-    prov = provenance("smoke", ctx.dataset, ctx.seed, ctx.device, started, scratch=str(scratch) if args.keep else "")
-    write_results(stages, out / "stages.csv", prov)
-    throughput = training_throughput(ctx, steps, warmup)
-    write_results(throughput, out / "throughput.csv", provenance("cpu", ctx.dataset, ctx.seed, ctx.device, started))
+    stages = []
+    if args.only != "throughput":
+        scratch = Path(tempfile.mkdtemp(prefix="device_check_"))
+        try:
+            stages = run_stages(str(ctx.device), ctx.dataset, ctx.data_dir.resolve(), scratch)
+        finally:
+            if not args.keep:
+                shutil.rmtree(scratch, ignore_errors=True)
+        prov = provenance("smoke", ctx.dataset, ctx.seed, ctx.device, started,
+                          scratch=str(scratch) if args.keep else "")
+        write_results(stages, out / "stages.csv", prov)
+    if args.only != "stages":
+        # on CUDA the old (eager) and the new (graphed) step; on a CPU the default step is eager
+        modes = ("eager", "graphed") if cuda else ("eager",)
+        throughput = training_throughput(ctx, steps, warmup, modes)
+        counts = args.concurrent if args.concurrent is not None else ([1, 2, 4] if cuda else [])
+        throughput += concurrent_throughput(ctx, steps, warmup, counts)
+        write_results(throughput, out / "throughput.csv",
+                      provenance("cpu", ctx.dataset, ctx.seed, ctx.device, started))
     ok = sum(r["status"] == "ok" for r in stages)
     for r in stages:
         print(f"[device_check] {r['stage']:40s} {r['status']:7s} {r['seconds']:5d}s  {r['error']}")
-    print(f"device_check: {ok}/{len(stages)} stages ok on {name}")
+    if stages:
+        print(f"device_check: {ok}/{len(stages)} stages ok on {name}")
+    else:
+        print(f"device_check: throughput measured on {name}")
     return 0 if ok == len(stages) else 1
 
 

@@ -12,6 +12,7 @@ import argparse
 
 from common.baselines import get_baseline
 from common.cli import RunContext, add_common_args
+from common.jobs import Job, run_jobs
 from common.results import read_rows, write_results
 
 BASELINE_MODELS = ("vgg11", "vgg16", "vgg19")
@@ -37,7 +38,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     ctx = RunContext.from_args(args)
 
-    new_rows = [baseline_row(get_baseline(ctx, name, force=args.force)[1]) for name in args.models]
+    # trained concurrently with --jobs N, then read from the checkpoint cache
+    run_jobs(ctx, [Job("common.baselines:get_baseline", {"model_name": name, "force": args.force}, name)
+                   for name in args.models], desc="baselines")
+    new_rows = [baseline_row(get_baseline(ctx, name)[1]) for name in args.models]
     csv_path = ctx.results_dir("baselines") / "baselines.csv"
     fresh = {(r["model"], str(r["seed"])) for r in new_rows}
     kept = [{k: v for k, v in r.items() if k not in ("dataset", "profile")}

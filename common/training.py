@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from common.augment import BatchTransform
 from common.data import CifarSplits, iterate_batches
 from common.profiles import Profile
+from common.train_step import EagerStep, GraphedStep, resolve_step_mode
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -43,6 +44,7 @@ class Recipe:
     bf16: bool = True               # bf16 autocast where the device has fast bf16
     channels_last: bool = True
     compile: bool = False           # torch.compile the model for training
+    step: str = "auto"              # 'auto' | 'eager' | 'graphed' (common.train_step; auto: graphed on CUDA)
     color_jitter: bool = False      # colour-jitter augmentation (colour-invariance study)
     seed: int = 0
 
@@ -61,6 +63,14 @@ class Recipe:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def cache_key(self) -> dict:
+        """The fields that decide what is trained (a cached checkpoint must match them): all but
+        how the step executes (``compile``, ``step``)."""
+        return {k: v for k, v in asdict(self).items() if k not in EXECUTION_FIELDS}
+
+
+EXECUTION_FIELDS = ("compile", "step")   # how a recipe runs, not what it trains
+
 
 def fast_bf16_available(device: torch.device | str) -> bool:
     """True where bf16 matmul/conv run natively (CUDA with bf16, or a CPU with AVX512-BF16/AMX)."""
@@ -70,12 +80,6 @@ def fast_bf16_available(device: torch.device | str) -> bool:
     if device.type == "cpu":
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     return False
-
-
-def autocast(device: torch.device | str, enabled: bool):
-    """bf16 autocast context for ``device`` (a no-op context when disabled)."""
-    device = torch.device(device)
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 def cross_entropy_loss(label_smoothing: float = 0.0) -> LossFn:
@@ -118,51 +122,52 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
     ``params`` defaults to every parameter with ``requires_grad``; ``max_steps`` stops early
     (benchmarks) without changing the schedule. History rows hold epoch,
     train_loss, train_acc (%), val top-1 (%, when ``eval_split``), lr and seconds.
+
+    ``recipe.step`` picks how a step executes (``common.train_step``): 'auto' records it once as
+    a CUDA graph on CUDA and runs it eagerly elsewhere. Nothing inside an epoch reads a tensor
+    back on the host: the loss and accuracy sums stay on the device until the epoch ends.
     """
     device = torch.device(device)
     torch.manual_seed(recipe.seed)
     if recipe.channels_last:
         model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad] if params is None else list(params)
-    optimizer = make_optimizer(params, recipe)
     loss_fn = loss_fn or cross_entropy_loss(recipe.label_smoothing)
-    step_model = torch.compile(model) if recipe.compile else model
     use_bf16 = recipe.bf16 and fast_bf16_available(device)
     aug_gen = torch.Generator(device=device).manual_seed(recipe.seed)
     shuffle_gen = torch.Generator().manual_seed(recipe.seed)
     transform = BatchTransform(splits.name, augment=True, jitter=recipe.color_jitter,
                                generator=aug_gen, channels_last=recipe.channels_last)
     images, labels = splits.train_images, splits.train_labels
+    full_batches = len(images) >= recipe.batch_size
+    mode = resolve_step_mode(recipe.step, device) if full_batches else "eager"
+    if mode == "graphed":
+        runner = GraphedStep(model, loss_fn, params, recipe, device, use_bf16)
+    else:
+        step_model = torch.compile(model) if recipe.compile else model
+        runner = EagerStep(step_model, loss_fn, make_optimizer(params, recipe), device, use_bf16)
     steps_per_epoch = max(1, len(images) // recipe.batch_size)
-    total_steps, step, history = recipe.epochs * steps_per_epoch, 0, []
+    total_steps, step, history, lr = recipe.epochs * steps_per_epoch, 0, [], recipe.lr
     for epoch in range(1, recipe.epochs + 1):
         model.train()
         start = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
+        runner.reset_sums()
         seen = 0
         batches = iterate_batches(images, labels, recipe.batch_size, transform, shuffle=True,
-                                  generator=shuffle_gen, drop_last=len(images) >= recipe.batch_size)
+                                  generator=shuffle_gen, drop_last=full_batches)
         bar = tqdm(batches, total=steps_per_epoch, desc=f"{desc} {epoch}/{recipe.epochs}",
                    disable=not progress, leave=False, mininterval=2.0)
         for x, y in bar:
             if max_steps is not None and step >= max_steps:
                 break
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, total_steps, recipe)
-            with autocast(device, use_bf16):
-                logits, loss = loss_fn(step_model, x, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            lr = lr_at(step, total_steps, recipe)
+            runner(x, y, lr)
             if after_step is not None:
                 after_step()
             step += 1
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(1) == y).sum()
             seen += len(y)
-        row = {"epoch": epoch, "train_loss": (loss_sum / seen).item(),
-               "train_acc": 100.0 * correct.item() / seen, "lr": optimizer.param_groups[0]["lr"]}
+        row = {"epoch": epoch, "train_loss": (runner.loss_sum / max(1, seen)).item(),
+               "train_acc": 100.0 * runner.correct.item() / max(1, seen), "lr": lr}
         if eval_split:
             eval_images, eval_labels = splits.split(eval_split)
             row[f"{eval_split}_top1_acc"] = evaluate(model, eval_images, eval_labels, splits.name)["top1_acc"]

@@ -19,16 +19,16 @@ from dkd_tuning.csv instead of retraining the candidates; the provenance names b
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from common.cli import RunContext, add_common_args  # noqa: E402
+from common.jobs import run_jobs  # noqa: E402
 from common.results import write_results  # noqa: E402
-from distillation.study import (STUDENTS, TASK, TEACHER, TUNED_DKD, get_teacher,  # noqa: E402
-                                kept_student_rows, recorded_dkd_selection, student_row,
-                                study_student, tune_dkd)
+from distillation.study import (STUDENTS, TASK, TEACHER, TUNED_DKD, dkd_candidate_jobs,  # noqa: E402
+                                get_teacher, kept_student_rows, recorded_dkd_selection, student_jobs,
+                                student_row, study_student, tune_dkd)
 from distillation.summary import seed_summary  # noqa: E402
 
 
@@ -49,18 +49,27 @@ def main(argv=None):
     teacher, teacher_meta = get_teacher(ctx, args.teacher)  # one teacher (of --seed) for every seed
     teacher_prov = {"teacher": args.teacher, "teacher_top1": teacher_meta["test_top1_acc"]}
 
+    # Train first, concurrently with --jobs N: every student that does not wait for the DKD
+    # choice, and the DKD candidates when the choice is made now (on validation at --seed, once,
+    # for every seed); then the chosen candidate at the other seeds. Rows are read from the cache.
     dkd_selected = None
-    if TUNED_DKD in args.methods:  # chosen once, on validation at --seed, for every seed
-        dkd_selected = None if ctx.seed in seeds else recorded_dkd_selection(ctx, teacher_meta)
-        if dkd_selected is None:
-            dkd_selected, tuning = tune_dkd(ctx, teacher, teacher_meta)
-            write_results(tuning, ctx.results_dir(TASK) / "dkd_tuning.csv", ctx.provenance(**teacher_prov))
-        else:
+    if TUNED_DKD in args.methods and ctx.seed not in seeds:
+        dkd_selected = recorded_dkd_selection(ctx, teacher_meta)
+        if dkd_selected is not None:
             print(f"[dkd] selection at seed {ctx.seed} read from dkd_tuning.csv: {dkd_selected}")
+    tune_now = TUNED_DKD in args.methods and dkd_selected is None
+    plain = [name for name in args.methods if name != TUNED_DKD]
+    run_jobs(ctx, student_jobs(plain, seeds, args.teacher)
+             + (dkd_candidate_jobs(args.teacher) if tune_now else []), desc="students")
+    if tune_now:
+        dkd_selected, tuning = tune_dkd(ctx, teacher, teacher_meta)
+        write_results(tuning, ctx.results_dir(TASK) / "dkd_tuning.csv", ctx.provenance(**teacher_prov))
+    if TUNED_DKD in args.methods:
+        run_jobs(ctx, student_jobs([TUNED_DKD], seeds, args.teacher, dkd_selected), desc="dkd_tuned")
 
     rows = []
     for seed in seeds:
-        run = replace(ctx, seed=seed)
+        run = ctx.with_seed(seed)
         for name in args.methods:
             rows.append(student_row(study_student(run, name, teacher, teacher_meta, dkd_selected)[1]))
     kept, kept_from = kept_student_rows(ctx, teacher_meta, seeds)

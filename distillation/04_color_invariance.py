@@ -17,9 +17,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from common.cli import RunContext, add_common_args  # noqa: E402
+from common.jobs import run_jobs  # noqa: E402
 from common.results import write_results  # noqa: E402
 from distillation.study import (JITTER_SEED, TASK, TEACHER, clean_and_jitter_top1,  # noqa: E402
-                                get_colour_teacher, get_student, get_teacher)
+                                colour_label, get_colour_teacher, get_student, get_teacher,
+                                method_student_jobs)
 
 METHODS = ("crd", "kd", "hints")
 
@@ -33,13 +35,17 @@ def main(argv=None):
     ctx = RunContext.from_args(args)
     teacher, teacher_meta = get_teacher(ctx, args.teacher)
     colour, colour_meta = get_colour_teacher(ctx, teacher, teacher_meta)
-    colour_label = f"{args.teacher}-colour"
+    label = colour_label(args.teacher)
+    # the students first (concurrently with --jobs N; those from T are usually cached by 01)
+    run_jobs(ctx, method_student_jobs(["independent"], [None])
+             + method_student_jobs(args.methods, [args.teacher])
+             + method_student_jobs(args.methods, [args.teacher], colour=True), desc="students")
     models = [("T", "-", teacher), ("T_colour", "-", colour),
               ("S_I", "-", get_student(ctx, "independent")[0])]
     for method in args.methods:
         models.append((f"{method} student", args.teacher, get_student(ctx, method, teacher, teacher_meta)[0]))
-        models.append((f"{method} student", colour_label,
-                       get_student(ctx, method, colour, colour_meta, teacher_label=colour_label)[0]))
+        models.append((f"{method} student", label,
+                       get_student(ctx, method, colour, colour_meta, teacher_label=label)[0]))
     rows = []
     for name, source, model in models:
         rows.append({"model": name, "teacher": source, **clean_and_jitter_top1(model, ctx)})

@@ -13,9 +13,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from common.cli import RunContext, add_common_args  # noqa: E402
+from common.jobs import run_jobs  # noqa: E402
 from common.models import count_parameters  # noqa: E402
 from common.results import write_results  # noqa: E402
-from distillation.study import TASK, alignment, get_student, get_teacher  # noqa: E402
+from distillation.study import TASK, alignment, get_student, get_teacher, method_student_jobs  # noqa: E402
 
 
 def main(argv=None):
@@ -25,6 +26,7 @@ def main(argv=None):
     parser.add_argument("--method", default="kd")
     args = parser.parse_args(argv)
     ctx = RunContext.from_args(args)
+    run_jobs(ctx, method_student_jobs([args.method], args.teachers), desc="students")
     rows = []
     for name in args.teachers:
         teacher, teacher_meta = get_teacher(ctx, name)

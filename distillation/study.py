@@ -20,6 +20,7 @@ from common.baselines import finetune_recipe, get_baseline, train_and_cache
 from common.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
 from common.cli import RunContext
 from common.data import num_classes
+from common.jobs import Job
 from common.models import VGG, build_model
 from common.results import device_description, git_commit, read_rows, read_sidecar
 from common.training import Recipe, accuracy_from_logits, fit, predict_logits
@@ -55,7 +56,7 @@ DKD_GRID: dict[str, dict] = {
 def student_recipe(ctx: RunContext) -> Recipe:
     """The recipe every student (S_I and distilled) shares: the profile's student_epochs."""
     return Recipe.from_profile(ctx.profile, epochs=ctx.profile.student_epochs, seed=ctx.seed,
-                               compile=ctx.compile)
+                               compile=ctx.compile, step=ctx.train_step)
 
 
 def get_teacher(ctx: RunContext, name: str = TEACHER) -> tuple[VGG, dict]:
@@ -81,7 +82,7 @@ def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
     name = f"student_{variant or method}_{label}_seed{ctx.seed}"
     recipe = student_recipe(ctx)
     settings = {"method": method, "teacher": teacher_id(teacher_meta), "hparams": hparams,
-                "recipe": {k: v for k, v in recipe.as_dict().items() if k != "compile"}}
+                "recipe": recipe.cache_key()}
     path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
     if path.exists() and not force:
         model, meta = load_checkpoint(path, ctx.dataset, ctx.profile.name)
@@ -128,6 +129,65 @@ def study_student(ctx: RunContext, name: str, teacher: VGG, teacher_meta: dict,
         teacher, teacher_meta = None, None
     return get_student(ctx, method, teacher, teacher_meta, variant=name if name != method else None,
                        **hparams)
+
+
+# ----------------------------------------------------------------------------- jobs
+# Each function trains (or loads) one student into the checkpoint cache; a stage runs a list of
+# them through ``common.jobs.run_jobs`` (concurrently with --jobs N) and then reads every student
+# from the cache. Teachers are named, not passed: a worker process loads its own (cached) copy.
+
+def train_study_student(ctx: RunContext, name: str, seed: int, teacher: str,
+                        dkd_selected: str | None = None) -> None:
+    """Job: ``study_student`` ``name`` at ``seed`` from the baseline ``teacher`` of ctx.seed."""
+    teacher_model, teacher_meta = get_teacher(ctx, teacher)
+    study_student(ctx.with_seed(seed), name, teacher_model, teacher_meta, dkd_selected)
+
+
+def train_dkd_candidate(ctx: RunContext, candidate: str, teacher: str) -> None:
+    """Job: the DKD_GRID candidate ``candidate`` at ctx.seed from the baseline ``teacher``."""
+    teacher_model, teacher_meta = get_teacher(ctx, teacher)
+    get_student(ctx, "dkd", teacher_model, teacher_meta,
+                variant=candidate if candidate != "dkd" else None, **DKD_GRID[candidate])
+
+
+def train_method_student(ctx: RunContext, method: str, teacher: str | None,
+                         colour: bool = False) -> None:
+    """Job: the ``method`` student at ctx.seed from the baseline ``teacher`` (None: a method
+    without one, e.g. 'independent'), or from its colour-jitter fine-tune with ``colour``
+    (labelled ``<teacher>-colour``)."""
+    if teacher is None:
+        get_student(ctx, method)
+        return
+    teacher_model, teacher_meta = get_teacher(ctx, teacher)
+    if colour:
+        teacher_model, teacher_meta = get_colour_teacher(ctx, teacher_model, teacher_meta)
+    get_student(ctx, method, teacher_model, teacher_meta,
+                teacher_label=colour_label(teacher) if colour else None)
+
+
+def colour_label(teacher: str) -> str:
+    """How students of the colour-jitter fine-tune of ``teacher`` name their teacher."""
+    return f"{teacher}-colour"
+
+
+def student_jobs(names, seeds, teacher: str, dkd_selected: str | None = None) -> list[Job]:
+    """One ``train_study_student`` job per seed and student name (seed-major order)."""
+    return [Job("distillation.study:train_study_student",
+                {"name": n, "seed": s, "teacher": teacher, "dkd_selected": dkd_selected},
+                f"{n} seed {s}") for s in seeds for n in names]
+
+
+def dkd_candidate_jobs(teacher: str) -> list[Job]:
+    """One ``train_dkd_candidate`` job per DKD_GRID candidate."""
+    return [Job("distillation.study:train_dkd_candidate", {"candidate": c, "teacher": teacher}, c)
+            for c in DKD_GRID]
+
+
+def method_student_jobs(methods, teachers, colour: bool = False) -> list[Job]:
+    """One ``train_method_student`` job per teacher and method."""
+    return [Job("distillation.study:train_method_student",
+                {"method": m, "teacher": t, "colour": colour}, f"{m} from {t}{'-colour' if colour else ''}")
+            for t in teachers for m in methods]
 
 
 def written_with(sidecar: dict, ctx: RunContext, teacher_meta: dict) -> bool:

@@ -76,7 +76,9 @@ def qat_finetune(model: nn.Module, ctx: RunContext, epochs: int, desc: str, bf16
     pruning study's short cosine recipe (a tenth of the profile's peak lr), under bf16 autocast
     only when ``bf16``. Returns ``fit``'s history, with ``<eval_split>_top1_acc`` after every
     epoch (evaluated with observers frozen)."""
-    recipe = finetune_recipe(ctx, epochs).but(bf16=bf16)
+    # eager step: the fake quantizers test their observer flags on the host, which a CUDA graph
+    # cannot record
+    recipe = finetune_recipe(ctx, epochs).but(bf16=bf16, step="eager")
     return fit(model, ctx.splits, recipe, ctx.device, eval_split=eval_split,
                progress=ctx.progress, desc=desc)
 

@@ -1,0 +1,153 @@
+"""One optimizer step of ``common.training.fit``: eager, or recorded once as a CUDA graph.
+
+At batch 128 a VGG step is a few hundred small kernels; launched one by one from Python, a fast GPU
+spends most of the step waiting for the host. ``GraphedStep`` records the whole step once --
+forward and loss under bf16 autocast, backward, the SGD update (fused SGD, the learning rate a 0-d
+tensor on the device), the running loss and accuracy sums -- as a CUDA graph (``torch.cuda.graph``,
+PyTorch's whole-network capture) and replays it: per step the host copies the augmented batch into
+the graph's input, writes the learning rate, and launches one graph. Augmentation (random crop,
+flip, colour jitter with the run's generator) stays outside the graph, as do ``after_step`` hooks.
+
+The recipe does not change: the same loss, batch, SGD with nesterov momentum and weight decay, the
+same learning rate at every step. The first ``WARMUP_STEPS`` steps run eagerly (real steps, on a
+side stream, as capture requires), then the step is captured. On a device without CUDA graphs the
+same static-buffer step runs eagerly (``capture=False``), which is how the tests check on a CPU that
+it reaches the parameters of ``EagerStep``.
+
+Steps that cannot be captured -- a loss that reads a tensor on the host (``.item()``, ``if t:``),
+such as the fake quantizers of QAT, which test their observer flags in Python -- must use
+``EagerStep``; ``fit`` callers pick it with ``Recipe(step="eager")``. Should capture fail anyway,
+the step says so in one line and goes on eagerly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+STEP_MODES = ("auto", "eager", "graphed")
+WARMUP_STEPS = 3     # eager steps before capture (allocator, cuDNN and optimizer state settle)
+
+
+def resolve_step_mode(mode: str, device: torch.device | str) -> str:
+    """'eager' or 'graphed' for ``mode`` on ``device``: 'auto' is 'graphed' on CUDA, else 'eager'
+    (on a CPU the eager step is the faster one: no launch overhead to remove)."""
+    if mode not in STEP_MODES:
+        raise ValueError(f"unknown training step {mode!r}; choose one of {STEP_MODES}")
+    if mode == "auto":
+        return "graphed" if torch.device(device).type == "cuda" else "eager"
+    return mode
+
+
+class EagerStep:
+    """The plain step: set the learning rate, forward and loss under autocast, backward, SGD step.
+
+    ``optimizer`` is built by the caller (``make_optimizer``); ``loss_fn(model, x, y) -> (logits
+    [B,C], scalar loss)``. Calls take a batch x [B,3,H,W], labels y [B] and the learning rate
+    (float); ``loss_sum`` (sum of per-batch mean loss times batch size) and ``correct`` (top-1
+    hits) accumulate on the device without a host synchronisation.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer,
+                 device: torch.device, use_bf16: bool):
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.device, self.use_bf16 = torch.device(device), use_bf16
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+
+    def reset_sums(self) -> None:
+        """Zero ``loss_sum`` and ``correct`` (in place: a captured graph keeps their memory)."""
+        self.loss_sum.zero_()
+        self.correct.zero_()
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
+            logits, loss = self.loss_fn(self.model, x, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.loss_sum += loss.detach() * len(y)
+        self.correct += (logits.argmax(1) == y).sum()
+
+
+class GraphedStep(EagerStep):
+    """The same step on static buffers, recorded once as a CUDA graph and replayed.
+
+    Builds its own fused SGD over ``params`` with the recipe's momentum, nesterov and weight decay
+    and the learning rate as a 0-d float32 tensor on ``device`` (written before every step, never
+    read back on the host). Every batch must have the shape of the first (``fit`` drops the last
+    partial batch). ``capture=False`` replays the step eagerly instead (CPU, tests).
+    """
+
+    def __init__(self, model: nn.Module, loss_fn, params, recipe, device: torch.device,
+                 use_bf16: bool, capture: bool = True, warmup_steps: int = WARMUP_STEPS):
+        device = torch.device(device)
+        self.lr = torch.tensor(float(recipe.lr), device=device)
+        optimizer = torch.optim.SGD(params, lr=self.lr, momentum=recipe.momentum,
+                                    weight_decay=recipe.weight_decay, nesterov=recipe.nesterov,
+                                    fused=True)
+        super().__init__(model, loss_fn, optimizer, device, use_bf16)
+        self.capture = capture and device.type == "cuda"
+        self.warmup_steps = warmup_steps
+        self.steps = 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static_x: torch.Tensor | None = None
+        self.static_y: torch.Tensor | None = None
+
+    def _record(self) -> None:
+        """The step on the static buffers (what the graph holds). Autocast's weight-cast cache is
+        off: a graph must recompute the casts from the current weights on every replay."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16,
+                            cache_enabled=False):
+            logits, loss = self.loss_fn(self.model, self.static_x, self.static_y)
+        loss.backward()
+        self.optimizer.step()
+        self.loss_sum.add_(loss.detach() * len(self.static_y))
+        self.correct.add_((logits.argmax(1) == self.static_y).sum())
+
+    def _eager(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self._record()
+
+    def _capture(self) -> None:
+        """Record the step (recording runs nothing), then replay it once to take this step."""
+        self.optimizer.zero_grad(set_to_none=True)   # backward allocates grads in the graph's pool
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph):
+                self._record()
+        except RuntimeError as exc:    # a host read inside the step: go on without the graph
+            print(f"[train] CUDA graph capture failed ({str(exc).splitlines()[0]}); "
+                  "training this model with the eager step", flush=True)
+            torch.cuda.synchronize(self.device)
+            self.capture = False
+            self._eager()
+            return
+        self.graph = graph
+        graph.replay()
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> None:
+        if self.static_x is None:
+            self.static_x, self.static_y = x.clone(), y.clone()   # keeps x's channels_last strides
+        else:
+            if x.shape != self.static_x.shape:
+                raise ValueError(f"a graphed step needs equal batches: got {tuple(x.shape)}, "
+                                 f"recorded {tuple(self.static_x.shape)}")
+            self.static_x.copy_(x)
+            self.static_y.copy_(y)
+        self.lr.fill_(lr)
+        self.steps += 1
+        if self.graph is not None:
+            self.graph.replay()
+        elif not self.capture:
+            self._eager()
+        elif self.steps <= self.warmup_steps:
+            side = torch.cuda.Stream(self.device)       # warm-up off the default stream, as
+            side.wait_stream(torch.cuda.current_stream(self.device))   # capture requires
+            with torch.cuda.stream(side):
+                self._eager()
+            torch.cuda.current_stream(self.device).wait_stream(side)
+        else:
+            self._capture()
