@@ -93,6 +93,7 @@ def training_throughput(ctx: RunContext, steps: int, warmup: int, modes: tuple[s
             print(f"[device_check] {name} width 1.0 batch {BATCH} {mode} step: "
                   f"{images_per_second:.0f} training images/s", flush=True)
             rows.append({"model": name, "width": 1.0, "batch_size": BATCH, "step": mode, "jobs": 1,
+                         "concurrent": False,
                          "timed_steps": steps, "warmup_steps": warmup,
                          "train_images_per_second": round(images_per_second, 1),
                          "device": device_description(ctx.device)})
@@ -111,7 +112,8 @@ def concurrent_throughput(ctx: RunContext, steps: int, warmup: int, counts: list
         print(f"[device_check] vgg11 x{n} concurrent: {reading['aggregate_images_per_second']:.0f} "
               "training images/s in all", flush=True)
         rows.append({"model": "vgg11", "width": 1.0, "batch_size": BATCH,
-                     "step": resolve_step_mode("auto", ctx.device), "jobs": n, "timed_steps": steps,
+                     "step": resolve_step_mode("auto", ctx.device), "jobs": n, "concurrent": True,
+                     "timed_steps": steps,
                      "warmup_steps": warmup,
                      "train_images_per_second": round(reading["aggregate_images_per_second"], 1),
                      "device": device_description(ctx.device)})

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from common.profiles import PROFILES
-from common.results import PROJECT_ROOT, atomic_path, read_rows, results_root
+from common.results import PROJECT_ROOT, atomic_path, read_rows, read_sidecar, results_root
 
 
 def readable(value, digits: int = 4) -> str:
@@ -305,9 +305,10 @@ def students_training_seconds(folder: Path) -> float:
     return sum(seconds.values())
 
 
-def costs_block(run: str) -> str:
-    """Wall time of every script run behind ``results/<run>/`` (from the JSON sidecars; a script
-    that writes several files counts once, with its longest time), and the total.
+def cost_rows(run: str) -> list[dict]:
+    """Wall time of every script run behind ``results/<run>/``: rows (stage, wall_seconds,
+    device), from the JSON sidecars; a script that writes several files counts once, with its
+    longest time. Benchmarks and the cost plan's own files are not stages.
 
     Baselines and students count their training time (summed from their CSVs), since a re-run
     that finds them cached, or trains only some seeds, records only its own time.
@@ -315,7 +316,7 @@ def costs_block(run: str) -> str:
     folder = results_root() / run
     stages: dict[str, dict] = {}
     for path in sorted(folder.glob("*/*.json")):
-        if path.parent.name == "benchmark":
+        if path.parent.name in ("benchmark", "plan"):
             continue
         prov = json.loads(path.read_text())
         seconds = float(prov.get("wall_seconds", 0))
@@ -326,12 +327,36 @@ def costs_block(run: str) -> str:
             seconds = max(seconds, students_training_seconds(path.parent))
         if seconds >= stages.get(stage, {}).get("wall_seconds", -1):
             stages[stage] = {"stage": stage, "wall_seconds": round(seconds), "device": prov.get("device", "")}
-    rows = sorted(stages.values(), key=lambda r: r["stage"])
+    return sorted(stages.values(), key=lambda r: r["stage"])
+
+
+def costs_block(run: str) -> str:
+    """The cost table of ``results/<run>/`` (``cost_rows``) and its total, in minutes."""
+    rows = cost_rows(run)
     if not rows:
         return f"_No results under `results/{run}/` yet._\n"
     total = sum(r["wall_seconds"] for r in rows)
     return (markdown_table(rows, ["stage", "wall_seconds", "device"])
             + f"\nTotal so far: {total / 60:.0f} minutes.\n")
+
+
+def plan_block(run: str) -> str:
+    """The cost plan's projection for ``results/<run>/`` (``plan/projection.csv``, written by
+    ``python -m common.plan``) beside the measured wall seconds, per stage and in total."""
+    path = results_root() / run / "plan" / "projection.csv"
+    rows = read_rows(path)
+    if not rows:
+        return f"_No cost plan under `results/{run}/plan/` yet (`python -m common.plan`)._\n"
+    prov = read_sidecar(path)
+    source = prov.get("throughput_source", "?")
+    if source.startswith("measured now") or "plan/throughput.csv" in source:
+        source = "the plan's own benchmark (`plan/throughput.csv`)"
+    text = markdown_table(rows, ["stage", "trainings", "projected_seconds", "measured_seconds",
+                                 "measured_over_projected"])
+    return (text + f"\nThroughput: {source}, on {prov.get('throughput_device', '?')}. "
+            f"Projected {float(prov['projected_minutes']):.0f} minutes"
+            + (f", measured {float(prov['measured_minutes']):.0f}" if prov.get("measured_minutes") else "")
+            + ".\n")
 
 
 def render(text: str, blocks: dict[str, str]) -> str:
@@ -357,7 +382,8 @@ def main(argv: list[str] | None = None) -> None:
                                        "distillation-cifar10-cpu": distillation_block("cifar10-cpu"),
                                        "combined-cifar10-cpu": combined_block("cifar10-cpu"),
                                        "key-results-cifar10-cpu": key_results_block("cifar10-cpu"),
-                                       "costs-cifar10-cpu": costs_block("cifar10-cpu")})
+                                       "costs-cifar10-cpu": costs_block("cifar10-cpu"),
+                                       "plan-cifar10-cpu": plan_block("cifar10-cpu")})
     with atomic_path(readme) as tmp:
         tmp.write_text(text)
     print(f"[readme] refreshed {readme}")

@@ -79,6 +79,25 @@ def test_costs_count_each_trained_student_once_whatever_the_last_run_timed(tmp_p
     assert "| distillation/02_alignment | 60 |" in block and "Total so far: 26 minutes." in block
 
 
+def test_the_cost_plans_files_are_not_a_stage_and_its_projection_has_a_block(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
+    folder = tmp_path / "cifar10-cpu"
+    prov = {"dataset": "cifar10", "profile": "cpu", "wall_seconds": 60.0,
+            "command": "python distillation/02_alignment.py"}
+    write_results([{"method": "kd"}], folder / "distillation" / "alignment.csv", prov)
+    write_results([{"stage": "distillation/02_alignment", "trainings": 0, "projected_seconds": 50,
+                    "measured_seconds": 60, "measured_over_projected": 1.2},
+                   {"stage": "total", "trainings": 0, "projected_seconds": 50, "measured_seconds": 60,
+                    "measured_over_projected": 1.2}], folder / "plan" / "projection.csv",
+                  {**prov, "wall_seconds": 900.0, "command": "python -m common.plan --profile cpu",
+                   "throughput_source": "measured now on cpu", "throughput_device": "cpu (test)",
+                   "projected_minutes": 0.8, "measured_minutes": 1.0})
+    assert [r["stage"] for r in readme.cost_rows("cifar10-cpu")] == ["distillation/02_alignment"]
+    block = readme.plan_block("cifar10-cpu")
+    assert "| total | 0 | 50 | 60 | 1.2 |" in block
+    assert "the plan's own benchmark" in block and "Projected 1 minutes, measured 1." in block
+
+
 def test_table_cells_round_long_decimals_only():
     assert readme.readable("85.97999811172485") == "85.98"
     assert readme.readable("0.08333333333333333") == "0.0833"

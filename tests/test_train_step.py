@@ -10,7 +10,7 @@ from common.data import load_splits
 from common.models import build_model
 from common.train_step import GraphedStep, resolve_step_mode
 from common.training import Recipe, fit
-from distillation.methods import build_distiller
+from distillation.methods import METHODS, build_distiller
 
 # fused SGD rounds differently from the single-tensor loop: after two epochs of a width-0.125
 # VGG-11 the parameters differ by about 1e-6 at most; a wrong learning rate, a missed step or a
@@ -18,14 +18,15 @@ from distillation.methods import build_distiller
 TOLERANCE = dict(rtol=1e-4, atol=2e-5)
 
 
-def trained(splits, mode: str, recipe: Recipe, teacher=None):
+def trained(splits, mode: str, recipe: Recipe, teacher=None, method: str = "kd"):
     torch.manual_seed(0)
     student = build_model("vgg11", splits.num_classes, 0.125)
     if teacher is None:
         history = fit(student, splits, recipe.but(step=mode), "cpu", progress=False)
     else:
         steps = recipe.epochs * (len(splits.train_images) // recipe.batch_size)
-        distiller = build_distiller("kd", student, teacher, steps)
+        extra = {"train_size": len(splits.train_images)} if method == "crd" else {}
+        distiller = build_distiller(method, student, teacher, steps, **extra)
         history = fit(distiller, splits, recipe.but(step=mode), "cpu", loss_fn=distiller.loss_fn(),
                       params=distiller.trainable_parameters(), progress=False)
     return student, history
@@ -52,12 +53,13 @@ def test_graphed_step_reaches_the_eager_parameters(splits):
         assert g["lr"] == e["lr"]
 
 
-def test_graphed_step_trains_a_distiller_like_the_eager_step(splits):
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_graphed_step_trains_every_distiller_like_the_eager_step(splits, method):
     torch.manual_seed(1)
     teacher = build_model("vgg11", splits.num_classes, 0.125).eval()
     recipe = Recipe(epochs=1, batch_size=64, bf16=False)
-    eager, _ = trained(splits, "eager", recipe, teacher)
-    graphed, _ = trained(splits, "graphed", recipe, teacher)
+    eager, _ = trained(splits, "eager", recipe, teacher, method)
+    graphed, _ = trained(splits, "graphed", recipe, teacher, method)
     assert_same_state(eager, graphed)
 
 
