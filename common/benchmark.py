@@ -33,9 +33,21 @@ from common.training import Recipe, fit, make_optimizer
 def fast_images_per_second(ctx: RunContext, model_name: str, width: float, batch_size: int,
                            steps: int, warmup: int, window: dict | None = None,
                            start_at: float | None = None) -> float:
-    """Images/s of ``fit`` over ``steps`` optimizer steps after ``warmup`` untimed ones, with
-    ``ctx.train_step`` deciding how a step runs (on CUDA 'auto' is the graphed step, recorded
-    during the warm-up).
+    """Images/s of ``fit`` training a fresh ``model_name`` at ``width`` (``timed_fit_images_per_second``),
+    with ``ctx.train_step`` deciding how a step runs (on CUDA 'auto' is the graphed step, recorded
+    during the warm-up)."""
+    model = build_model(model_name, ctx.splits.num_classes, width)
+    recipe = Recipe(epochs=1, batch_size=batch_size, compile=ctx.compile, seed=ctx.seed,
+                    step=ctx.train_step)
+    return timed_fit_images_per_second(ctx, model.to(ctx.device), recipe, steps, warmup,
+                                       window=window, start_at=start_at)
+
+
+def timed_fit_images_per_second(ctx: RunContext, model: torch.nn.Module, recipe: Recipe, steps: int,
+                                warmup: int, window: dict | None = None, start_at: float | None = None,
+                                **fit_kwargs) -> float:
+    """Images/s of ``fit`` on ``model`` (on ``ctx.device``) with ``recipe`` over ``steps`` optimizer
+    steps after ``warmup`` untimed ones; ``fit_kwargs`` pass a loss, parameters, etc.
 
     The clock is read after synchronising the device (on CUDA a step's launch returns before it
     runs): once when the warm-up steps are done (before the first step, with ``warmup`` 0, so
@@ -45,12 +57,14 @@ def fast_images_per_second(ctx: RunContext, model_name: str, width: float, batch
     the timed steps wait for that moment after the warm-up, so concurrent processes start together."""
     if steps < 1 or warmup < 0:
         raise ValueError(f"need steps >= 1 and warmup >= 0, got {steps} and {warmup}")
-    splits = ctx.splits
-    model = build_model(model_name, splits.num_classes, width)
-    recipe = Recipe(epochs=1, batch_size=batch_size, compile=ctx.compile, seed=ctx.seed,
-                    step=ctx.train_step)
     clock: dict[str, float] = {}
     done = 0
+
+    def read_clock(key: str) -> None:
+        synchronize(ctx.device)
+        clock[key] = time.perf_counter()
+        if window is not None:
+            window[key] = time.time()
 
     def after_step() -> None:
         nonlocal done
@@ -61,19 +75,13 @@ def fast_images_per_second(ctx: RunContext, model_name: str, width: float, batch
         if done in (warmup, warmup + steps):
             read_clock("start" if done == warmup else "end")
 
-    def read_clock(key: str) -> None:
-        synchronize(ctx.device)
-        clock[key] = time.perf_counter()
-        if window is not None:
-            window[key] = time.time()
-
     if warmup == 0:
         read_clock("start")
-    fit(model.to(ctx.device), splits, recipe, ctx.device, eval_split=None, progress=False,
-        after_step=after_step, max_steps=warmup + steps)
+    fit(model, ctx.splits, recipe, ctx.device, eval_split=None, progress=False,
+        after_step=after_step, max_steps=warmup + steps, **fit_kwargs)
     if "end" not in clock:
         raise RuntimeError(f"the training split gave fewer than {warmup + steps} steps; lower --steps")
-    return steps * batch_size / (clock["end"] - clock["start"])
+    return steps * recipe.batch_size / (clock["end"] - clock["start"])
 
 
 def textbook_images_per_second(ctx: RunContext, model_name: str, width: float, batch_size: int,

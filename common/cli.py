@@ -57,6 +57,9 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+SPLIT_FIELDS = ("profile", "dataset", "data_dir", "device")   # what RunContext.splits depends on
+
+
 @dataclass
 class RunContext:
     """What a script needs to know about this run."""
@@ -76,13 +79,14 @@ class RunContext:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "RunContext":
         """Build the context from flags parsed with ``add_common_args``."""
+        device = resolve_device(args.device)
+        jobs = default_jobs(device) if args.jobs is None else args.jobs
+        if jobs < 1:
+            raise SystemExit(f"error: --jobs must be at least 1, got {jobs}")
         ctx = cls(profile=get_profile(args.profile), dataset=args.dataset,
-                  data_dir=resolve_data_dir(args.data_dir), device=resolve_device(args.device),
-                  seed=args.seed, compile=args.compile, progress=not args.no_progress,
-                  train_step=getattr(args, "train_step", "auto"))
-        ctx.jobs = default_jobs(ctx.device) if getattr(args, "jobs", None) is None else args.jobs
-        if ctx.jobs < 1:
-            raise SystemExit(f"error: --jobs must be at least 1, got {ctx.jobs}")
+                  data_dir=resolve_data_dir(args.data_dir), device=device, seed=args.seed,
+                  compile=args.compile, progress=not args.no_progress, train_step=args.train_step,
+                  jobs=jobs)
         try:   # a missing dataset is one clear line, before any work starts
             ensure_dataset(ctx.dataset, ctx.data_dir)
         except DatasetNotFoundError as exc:
@@ -97,12 +101,12 @@ class RunContext:
         return load_splits(self.dataset, self.data_dir, val_images=p.val_images,
                            train_images=p.train_images, test_images=p.test_images).to(self.device)
 
-    def with_seed(self, seed: int) -> "RunContext":
-        """This run at another seed, sharing its loaded data (the splits do not depend on it)."""
-        other = dataclasses.replace(self, seed=seed)
-        if "splits" in self.__dict__:
+    def but(self, **changes) -> "RunContext":
+        """This run with some fields changed (e.g. ``seed``, ``train_step``); it shares the loaded
+        data unless a field the splits depend on (``SPLIT_FIELDS``) changes."""
+        other = dataclasses.replace(self, **changes)
+        if "splits" in self.__dict__ and not set(changes) & set(SPLIT_FIELDS):
             other.__dict__["splits"] = self.splits
-            other._copies = self._copies
         return other
 
     def evaluate(self, model: torch.nn.Module, split: str = "test") -> dict:

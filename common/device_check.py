@@ -20,7 +20,6 @@ name>`` with ``--only throughput``); the exit status is 1 when any stage failed.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -87,9 +86,7 @@ def training_throughput(ctx: RunContext, steps: int, warmup: int, modes: tuple[s
     rows = []
     for name in MODELS:
         for mode in modes:
-            run = dataclasses.replace(ctx, train_step=mode)
-            run.__dict__["splits"] = ctx.splits
-            images_per_second = fast_images_per_second(run, name, 1.0, BATCH, steps, warmup)
+            images_per_second = fast_images_per_second(ctx.but(train_step=mode), name, 1.0, BATCH, steps, warmup)
             print(f"[device_check] {name} width 1.0 batch {BATCH} {mode} step: "
                   f"{images_per_second:.0f} training images/s", flush=True)
             rows.append({"model": name, "width": 1.0, "batch_size": BATCH, "step": mode, "jobs": 1,

@@ -259,8 +259,15 @@ def finetune_job(stage: str, name: str, model: str, s: PlanSettings, cached: boo
                cached=cached)
 
 
-def pruned_final_job(stage: str, kind_name: str, target: float, s: PlanSettings) -> Training:
-    """``pruning.study.get_final``: the cached pruned VGG-11 at ``target``."""
+# The script that makes each final pruned model and its target flag (pruning/02 and 04).
+FINAL_SCRIPTS = {"unstructured": ("pruning/02_unstructured_final.py", "target"),
+                 "structured": ("pruning/04_structured_final.py", "reduction")}
+
+
+def pruned_final_job(stage: str, kind_name: str, s: PlanSettings) -> Training:
+    """``pruning.study.get_final``: the cached pruned VGG-11 at its script's default target."""
+    script, flag = FINAL_SCRIPTS[kind_name]
+    target = getattr(script_defaults(script), flag)
     model = CHANNEL_PRUNED if kind_name == "structured" else "vgg11"
     return finetune_job(stage, f"vgg11_{kind_name}{round(target * 100)}_seed{SEED}", model, s, cached=True)
 
@@ -320,22 +327,18 @@ def pruning_sensitivity(kind_name: str) -> Callable[[str, PlanSettings], StageWo
     return work
 
 
-def pruning_final(kind_name: str, script: str) -> Callable[[str, PlanSettings], StageWork]:
+def pruning_final(kind_name: str) -> Callable[[str, PlanSettings], StageWork]:
     """pruning/02 and 04: the pruned model at the script's default target (cached by name);
     the rule reads the baseline's validation top-1 once."""
     def work(stage: str, s: PlanSettings) -> StageWork:
-        defaults = vars(script_defaults(script))
-        target = defaults.get("target", defaults.get("reduction"))
-        return StageWork([baseline_job(stage, "vgg11", s), pruned_final_job(stage, kind_name, target, s)],
+        return StageWork([baseline_job(stage, "vgg11", s), pruned_final_job(stage, kind_name, s)],
                          [readings(stage, "equal-drop rule: baseline", "vgg11", 1, s, splits="val")])
     return work
 
 
 def _finals(stage: str, s: PlanSettings) -> list[Training]:
-    u = vars(script_defaults("pruning/02_unstructured_final.py"))["target"]
-    r = vars(script_defaults("pruning/04_structured_final.py"))["reduction"]
-    return [baseline_job(stage, "vgg11", s), pruned_final_job(stage, "unstructured", u, s),
-            pruned_final_job(stage, "structured", r, s)]
+    return [baseline_job(stage, "vgg11", s), pruned_final_job(stage, "unstructured", s),
+            pruned_final_job(stage, "structured", s)]
 
 
 def pruning_cached_models(evaluate: bool) -> Callable[[str, PlanSettings], StageWork]:
@@ -414,8 +417,7 @@ def quantization_scaling_law(stage: str, s: PlanSettings) -> StageWork:
     specs = len(sweep_specs(tuple(d.bits)))
     jobs = [baseline_job(stage, m, s) for m in d.models]
     if CHANNEL_PRUNED in models:
-        jobs.append(pruned_final_job(stage, "structured",
-                                     vars(script_defaults("pruning/04_structured_final.py"))["reduction"], s))
+        jobs.append(pruned_final_job(stage, "structured", s))
     jobs += [qat_job(stage, f"qat-{spec.label}", "vgg11", "fake-quant", d.qat_epochs, s, validate=False,
                      readings=0)
              for spec in (sweep_specs(tuple(d.qat_bits))[:-1] if d.qat_bits else [])]
@@ -573,11 +575,7 @@ def combined_pipelines(stage: str, s: PlanSettings) -> StageWork:
     from distillation.study import TEACHER
 
     names = script_defaults("combined/01_pipelines.py").pipelines
-    u = vars(script_defaults("pruning/02_unstructured_final.py"))["target"]
-    r = vars(script_defaults("pruning/04_structured_final.py"))["reduction"]
-    work = StageWork([baseline_job(stage, "vgg11", s), baseline_job(stage, TEACHER, s),
-                      student_job(stage, "kd", TEACHER, s), pruned_final_job(stage, "unstructured", u, s),
-                      pruned_final_job(stage, "structured", r, s)])
+    work = StageWork([*_finals(stage, s), baseline_job(stage, TEACHER, s), student_job(stage, "kd", TEACHER, s)])
     epochs = s.profile.finetune_epochs
     for name in names:
         start, steps = PIPELINES[name]
@@ -601,17 +599,16 @@ def combined_pipelines(stage: str, s: PlanSettings) -> StageWork:
 
 def combined_pareto(stage: str, s: PlanSettings) -> StageWork:
     """combined/02: reads the CSVs; cached models for its latency session (not counted)."""
-    r = vars(script_defaults("pruning/04_structured_final.py"))["reduction"]
-    return StageWork([baseline_job(stage, "vgg11", s), pruned_final_job(stage, "structured", r, s)])
+    return StageWork([baseline_job(stage, "vgg11", s), pruned_final_job(stage, "structured", s)])
 
 
 # The stages of run_all.sh, in its order (run_all.sh is the source; tests check every name there).
 STAGES: list[tuple[str, Callable[[str, PlanSettings], StageWork]]] = [
     ("baselines", baselines),
     ("pruning/01_unstructured_sensitivity", pruning_sensitivity("unstructured")),
-    ("pruning/02_unstructured_final", pruning_final("unstructured", "pruning/02_unstructured_final.py")),
+    ("pruning/02_unstructured_final", pruning_final("unstructured")),
     ("pruning/03_structured_sensitivity", pruning_sensitivity("structured")),
-    ("pruning/04_structured_final", pruning_final("structured", "pruning/04_structured_final.py")),
+    ("pruning/04_structured_final", pruning_final("structured")),
     ("pruning/05_weight_histograms", pruning_cached_models(evaluate=False)),
     ("pruning/06_compare_models", pruning_cached_models(evaluate=True)),
     ("pruning/07_gradcam", pruning_cached_models(evaluate=False)),

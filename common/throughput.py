@@ -229,37 +229,6 @@ def read_cached(path: Path, device: str, width: float, batch_size: int) -> Throu
 # ----------------------------------------------------------------------------- measuring
 
 
-def timed_fit_images_per_second(ctx, model: torch.nn.Module, recipe, steps: int, warmup: int,
-                                **fit_kwargs) -> float:
-    """Images/s of ``common.training.fit`` on ``model`` over ``steps`` optimizer steps after
-    ``warmup`` untimed ones (clock read after the device synchronised), as
-    ``common.benchmark.fast_images_per_second`` does for a plain model; ``fit_kwargs`` pass a
-    loss, parameters, etc."""
-    from common.timing import synchronize
-    from common.training import fit
-
-    if steps < 1 or warmup < 0:
-        raise ValueError(f"need steps >= 1 and warmup >= 0, got {steps} and {warmup}")
-    clock: dict[str, float] = {}
-    done = 0
-
-    def after_step() -> None:
-        nonlocal done
-        done += 1
-        if done in (warmup, warmup + steps):
-            synchronize(ctx.device)
-            clock["start" if done == warmup else "end"] = time.perf_counter()
-
-    if warmup == 0:
-        synchronize(ctx.device)
-        clock["start"] = time.perf_counter()
-    fit(model, ctx.splits, recipe, ctx.device, eval_split=None, progress=False,
-        after_step=after_step, max_steps=warmup + steps, **fit_kwargs)
-    if "end" not in clock:
-        raise RuntimeError(f"the training split gave fewer than {warmup + steps} steps; lower --steps")
-    return steps * recipe.batch_size / (clock["end"] - clock["start"])
-
-
 def inference_images_per_second(ctx, model: torch.nn.Module, images: int) -> float:
     """Images/s of ``predict_logits`` (fp32, batches of 1000) on ``images`` validation images,
     after one untimed batch."""
@@ -287,13 +256,14 @@ def _fresh_model(ctx, name: str, width: float) -> torch.nn.Module:
 def _distillation_step(ctx, student: str, teacher: str, width: float, batch_size: int,
                        steps: int, warmup: int) -> float:
     """Training images/s of a logit-matching (KD) student with a ``teacher`` forward per step."""
+    from common.benchmark import timed_fit_images_per_second
     from common.training import Recipe
     from distillation.methods import build_distiller
 
     distiller = build_distiller("kd", _fresh_model(ctx, student, width), _fresh_model(ctx, teacher, width),
                                 total_steps=warmup + steps).to(ctx.device)
     recipe = Recipe(epochs=1, batch_size=batch_size, compile=ctx.compile, seed=ctx.seed,
-                    step=getattr(ctx, "train_step", "auto"))     # as the students' recipe
+                    step=ctx.train_step)     # as the students' recipe
     return timed_fit_images_per_second(ctx, distiller, recipe, steps, warmup,
                                        loss_fn=distiller.loss_fn(), params=distiller.trainable_parameters())
 
@@ -310,6 +280,7 @@ def _quantized_step(ctx, model_name: str, variant: str, width: float, batch_size
                     steps: int, warmup: int) -> float:
     """Training images/s of a QAT step: W4A4 fake-quant (bf16 autocast, as the int4 QAT) or the
     PT2E int8 QAT graph (fp32), both eager, with the fine-tune recipe."""
+    from common.benchmark import timed_fit_images_per_second
     from common.training import Recipe
 
     model = _fresh_model(ctx, model_name, width)

@@ -60,16 +60,23 @@ class EagerStep:
         self.loss_sum.zero_()
         self.correct.zero_()
 
+    def _update(self, x: torch.Tensor, y: torch.Tensor, cache_casts: bool = True) -> None:
+        """Forward and loss under autocast, backward, optimizer step, running sums; gradients
+        must be None on entry. ``cache_casts``: autocast's weight-cast cache (a recorded graph
+        must recompute the casts from the current weights on every replay, so it turns it off)."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16,
+                            cache_enabled=cache_casts):
+            logits, loss = self.loss_fn(self.model, x, y)
+        loss.backward()
+        self.optimizer.step()
+        self.loss_sum.add_(loss.detach() * len(y))
+        self.correct.add_((logits.argmax(1) == y).sum())
+
     def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
-            logits, loss = self.loss_fn(self.model, x, y)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.loss_sum += loss.detach() * len(y)
-        self.correct += (logits.argmax(1) == y).sum()
+        self._update(x, y)
 
 
 class GraphedStep(EagerStep):
@@ -97,15 +104,8 @@ class GraphedStep(EagerStep):
         self.static_y: torch.Tensor | None = None
 
     def _record(self) -> None:
-        """The step on the static buffers (what the graph holds). Autocast's weight-cast cache is
-        off: a graph must recompute the casts from the current weights on every replay."""
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16,
-                            cache_enabled=False):
-            logits, loss = self.loss_fn(self.model, self.static_x, self.static_y)
-        loss.backward()
-        self.optimizer.step()
-        self.loss_sum.add_(loss.detach() * len(self.static_y))
-        self.correct.add_((logits.argmax(1) == self.static_y).sum())
+        """The step on the static buffers (what the graph holds)."""
+        self._update(self.static_x, self.static_y, cache_casts=False)
 
     def _eager(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)

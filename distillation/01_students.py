@@ -69,7 +69,7 @@ def main(argv=None):
 
     rows = []
     for seed in seeds:
-        run = ctx.with_seed(seed)
+        run = ctx.but(seed=seed)
         for name in args.methods:
             rows.append(student_row(study_student(run, name, teacher, teacher_meta, dkd_selected)[1]))
     kept, kept_from = kept_student_rows(ctx, teacher_meta, seeds)

@@ -111,6 +111,12 @@ def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
     return student.eval(), meta
 
 
+def dkd_candidate(ctx: RunContext, name: str, teacher: VGG, teacher_meta: dict) -> tuple[VGG, dict]:
+    """The DKD student with the settings of the DKD_GRID candidate ``name`` (cached as
+    ``student_<name>_<teacher>_seed<seed>``; the published 'dkd' is the plain DKD student)."""
+    return get_student(ctx, "dkd", teacher, teacher_meta, variant=name, **DKD_GRID[name])
+
+
 def study_student(ctx: RunContext, name: str, teacher: VGG, teacher_meta: dict,
                   dkd_selected: str | None = None) -> tuple[VGG, dict]:
     """The student ``name`` of ``STUDENTS`` (from ``teacher`` when its method needs one).
@@ -121,8 +127,7 @@ def study_student(ctx: RunContext, name: str, teacher: VGG, teacher_meta: dict,
     """
     if name == TUNED_DKD:
         selected = dkd_selected or tune_dkd(ctx, teacher, teacher_meta)[0]
-        student, meta = get_student(ctx, "dkd", teacher, teacher_meta, variant=selected,
-                                    **DKD_GRID[selected])
+        student, meta = dkd_candidate(ctx, selected, teacher, teacher_meta)
         return student, {**meta, "method": TUNED_DKD, "selected": selected}
     method, hparams = STUDENTS[name]
     if not METHODS[method].needs_teacher:
@@ -140,14 +145,12 @@ def train_study_student(ctx: RunContext, name: str, seed: int, teacher: str,
                         dkd_selected: str | None = None) -> None:
     """Job: ``study_student`` ``name`` at ``seed`` from the baseline ``teacher`` of ctx.seed."""
     teacher_model, teacher_meta = get_teacher(ctx, teacher)
-    study_student(ctx.with_seed(seed), name, teacher_model, teacher_meta, dkd_selected)
+    study_student(ctx.but(seed=seed), name, teacher_model, teacher_meta, dkd_selected)
 
 
 def train_dkd_candidate(ctx: RunContext, candidate: str, teacher: str) -> None:
     """Job: the DKD_GRID candidate ``candidate`` at ctx.seed from the baseline ``teacher``."""
-    teacher_model, teacher_meta = get_teacher(ctx, teacher)
-    get_student(ctx, "dkd", teacher_model, teacher_meta,
-                variant=candidate if candidate != "dkd" else None, **DKD_GRID[candidate])
+    dkd_candidate(ctx, candidate, *get_teacher(ctx, teacher))
 
 
 def train_method_student(ctx: RunContext, method: str, teacher: str | None,
@@ -256,9 +259,8 @@ def tune_dkd(ctx: RunContext, teacher: VGG, teacher_meta: dict) -> tuple[str, li
     selected). Test accuracy is reported, never used to choose.
     """
     rows = []
-    for name, overrides in DKD_GRID.items():
-        _, meta = get_student(ctx, "dkd", teacher, teacher_meta,
-                              variant=name if name != "dkd" else None, **overrides)
+    for name in DKD_GRID:
+        _, meta = dkd_candidate(ctx, name, teacher, teacher_meta)
         rows.append({"candidate": name, **_grid_settings(name), "seed": ctx.seed,
                      "val_top1_acc": round(meta["val_top1_acc"], 2), "top1_acc": meta["test_top1_acc"],
                      "diverged": diverged(meta, num_classes(ctx.dataset)),
