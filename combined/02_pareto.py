@@ -5,7 +5,8 @@ them first) for accuracy and file size; multi-seed students enter as their seed 
 spread. Latency is measured here, in one interleaved session on this run's device, for the
 latency class (architecture and kernels) of every point that runs on a real kernel, so the
 latency panel compares only readings taken together. Points more than 15 points below the
-best top-1 stay in the CSV but off the figure.
+best top-1 stay in the CSV but off the figure. The fronts are chosen on validation top-1;
+``--fronts-only`` recomputes them (and the figure) from an existing pareto_points.csv.
 
 Writes results/<dataset>-<profile>/combined/pareto_points.csv (family, model, top1_acc, top1_std,
 seeds, val_top1_acc, size_bytes, simulated, latency_class, latency_ms, kernel, timing_session,
@@ -19,13 +20,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from combined.pareto import (baseline_architectures, collect_points, fp32_file_bytes, latency_builders,  # noqa: E402
-                             plot_pareto, time_latency_classes, with_fronts, with_latencies)
+                             plot_pareto, points_from_row, time_latency_classes, with_fronts, with_latencies)
 from combined.pipelines import TASK  # noqa: E402
 from common.baselines import get_baseline  # noqa: E402
 from common.cli import RunContext, add_common_args  # noqa: E402
 from common.data import num_classes  # noqa: E402
 from common.models import architecture_id  # noqa: E402
-from common.results import write_results  # noqa: E402
+from common.results import read_rows, read_sidecar, write_results  # noqa: E402
 from pruning.study import get_structured_final  # noqa: E402
 
 
@@ -34,9 +35,16 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--rounds", type=int, default=15,
                         help="timing rounds (every latency class once per round, in turns)")
+    parser.add_argument("--fronts-only", action="store_true",
+                        help="recompute the Pareto fronts and the figure from the existing pareto_points.csv "
+                             "(no model is built or timed; its accuracies, sizes and latencies are kept)")
     args = parser.parse_args(argv)
     ctx = RunContext.from_args(args)
-    results = ctx.results_dir(TASK).parent
+    out = ctx.results_dir(TASK)
+    if args.fronts_only:
+        refresh_fronts(ctx, out / "pareto_points.csv")
+        return
+    results = out.parent
     missing = [p for p in ("baselines/baselines.csv", "pruning/pruned_models.csv", "quantization/ptq.csv",
                            "quantization/mixed_precision.csv", "distillation/students.csv",
                            "combined/pipelines.csv") if not (results / p).exists()]
@@ -53,9 +61,23 @@ def main(argv=None):
     for name, t in sorted(latencies.items(), key=lambda kv: kv[1]["latency_ms"]):
         print(f"[pareto] {name:45s} {t['latency_ms']:9.3f} ms  {t['kernel']}")
     points = with_fronts(with_latencies(points, latencies))
-    out = ctx.results_dir(TASK)
     write_results(points, out / "pareto_points.csv", ctx.provenance(latencies=latencies, latency_rounds=args.rounds))
     plot_pareto(points, out / "pareto.png", f"Every model of the study ({ctx.dataset}, {ctx.profile.name} profile)")
+
+
+def refresh_fronts(ctx: RunContext, csv_path: Path) -> None:
+    """Rewrite ``csv_path`` (pareto_points.csv) and its figure with the fronts recomputed by
+    ``with_fronts`` from its own rows; the provenance names the file it was derived from."""
+    rows = read_rows(csv_path)
+    if not rows:
+        sys.exit(f"no {csv_path}; run combined/02_pareto.py without --fronts-only first")
+    earlier = read_sidecar(csv_path)
+    points = with_fronts([points_from_row(r) for r in rows])
+    derived = {k: earlier.get(k) for k in ("git_commit", "dirty", "provenance_note", "finished_utc", "device",
+                                           "latency_rounds", "latencies") if k in earlier}
+    write_results(points, csv_path, ctx.provenance(fronts_recomputed_from=derived))
+    plot_pareto(points, csv_path.with_name("pareto.png"),
+                f"Every model of the study ({ctx.dataset}, {ctx.profile.name} profile)")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from common.figures import plt, save_figure  # plt with the Agg backend set
 from common.measure import saved_size_bytes
 from common.models import architecture_id, build_model
 from common.results import read_rows
-from common.timing import InferenceCompiled, Timed, new_session_id, time_interleaved
+from common.timing import InferenceCompiled, Timed, new_session_id, one_session, time_interleaved
 from distillation.summary import seed_summary
 
 FAMILIES = ("baseline", "pruned", "quantized", "mixed precision", "distilled", "combined")
@@ -102,6 +102,19 @@ def collect_points(results: Path, architectures: dict[str, str], fp32_bytes: dic
     return points
 
 
+def points_from_row(row: dict) -> dict:
+    """A point read back from pareto_points.csv (strings) with the numeric types ``_point`` and
+    ``with_latencies`` give: top-1 and latency floats, bytes an int ('' kept where empty), the
+    dataset/profile columns and the fronts dropped (they are recomputed)."""
+    number = lambda v, kind=float: "" if v in ("", None) else kind(float(v))  # noqa: E731
+    point = {k: v for k, v in row.items() if k not in ("dataset", "profile", "on_size_front", "on_latency_front")}
+    for key in ("top1_acc", "val_top1_acc", "latency_ms", "other_session_latency_ms"):
+        if key in point:
+            point[key] = number(point[key])
+    point["size_bytes"] = number(point["size_bytes"], int)
+    return point
+
+
 def with_latencies(points: list[dict], latencies: dict[str, dict]) -> list[dict]:
     """``points`` with latency_ms, kernel and timing_session of their latency class (blank when
     the class is '' or was not timed)."""
@@ -158,20 +171,21 @@ def time_latency_classes(builders: dict[str, Callable[[], Timed]], needed: set[s
     return {c: t for c, t in timed.items() if "int8" not in c or int(t["int8_kernels"]) > 0}
 
 
-def pareto_front(points: list[dict], cost: str) -> list[bool]:
+def pareto_front(points: list[dict], cost: str, accuracy: str = "val_top1_acc") -> list[bool]:
     """For each point, whether no other point with a ``cost`` value has lower-or-equal cost and
-    higher-or-equal top-1 with one of them strict (points without ``cost`` are never on it)."""
+    higher-or-equal ``accuracy`` with one of them strict. The front is chosen on validation
+    top-1 (``val_top1_acc``), never on test; points without ``cost`` or ``accuracy`` are never on it."""
     def has(p):
-        return p[cost] not in ("", None)
+        return p[cost] not in ("", None) and p.get(accuracy) not in ("", None)
 
     flags = []
     for p in points:
         if not has(p):
             flags.append(False)
             continue
-        c, a = float(p[cost]), p["top1_acc"]
-        dominated = any(has(q) and float(q[cost]) <= c and q["top1_acc"] >= a
-                        and (float(q[cost]) < c or q["top1_acc"] > a) for q in points)
+        c, a = float(p[cost]), float(p[accuracy])
+        dominated = any(has(q) and float(q[cost]) <= c and float(q[accuracy]) >= a
+                        and (float(q[cost]) < c or float(q[accuracy]) > a) for q in points)
         flags.append(not dominated)
     return flags
 
@@ -184,15 +198,16 @@ def latency_session(points: list[dict]) -> str:
 
 
 def comparable_latencies(points: list[dict]) -> list[dict]:
-    """``points`` with latency_ms blanked where it was timed outside ``latency_session``."""
-    session = latency_session(points)
-    return [p if p.get("timing_session", "") == session else {**p, "latency_ms": ""} for p in points]
+    """``points`` with latency_ms kept only where it was timed in ``latency_session``
+    (``common.timing.one_session``: another session's reading moves to other_session_latency_ms)."""
+    return one_session(points, latency_session(points))
 
 
 def with_fronts(points: list[dict]) -> list[dict]:
-    """``points`` with on_size_front / on_latency_front columns (yes/no); the latency front is
-    drawn among the latencies of one session (``latency_session``)."""
-    size, latency = pareto_front(points, "size_bytes"), pareto_front(comparable_latencies(points), "latency_ms")
+    """``points`` with latencies of one session only (``comparable_latencies``) and
+    on_size_front / on_latency_front columns (yes/no), both chosen on validation top-1."""
+    points = comparable_latencies(points)
+    size, latency = pareto_front(points, "size_bytes"), pareto_front(points, "latency_ms")
     return [{**p, "on_size_front": "yes" if s else "no", "on_latency_front": "yes" if t else "no"}
             for p, s, t in zip(points, size, latency)]
 
@@ -200,7 +215,7 @@ def with_fronts(points: list[dict]) -> list[dict]:
 def plot_pareto(points: list[dict], path: Path, title: str) -> Path:
     """Two panels: top-1 vs file size (MB, log scale) and vs batch-256 latency (ms, one timing
     session); one marker per family, hollow when simulated, error bars for seed means (sample
-    std), the Pareto front as a step line. Points more than PLOTTED_WITHIN points below the best
+    std), the Pareto front (chosen on validation top-1, drawn at test top-1) as a dashed line. Points more than PLOTTED_WITHIN points below the best
     are left off (they are in the CSV)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     points = comparable_latencies(points)
@@ -228,8 +243,8 @@ def plot_pareto(points: list[dict], path: Path, title: str) -> Path:
                                     elinewidth=1, capsize=2)
         front = sorted((float(p[cost]) * scale, p["top1_acc"]) for p, on in zip(usable, pareto_front(usable, cost)) if on)
         if front:
-            ax.step([x for x, _ in front], [y for _, y in front], where="post", color="0.3", lw=1, ls="--",
-                    label="Pareto front")
+            ax.plot([x for x, _ in front], [y for _, y in front], color="0.3", lw=1, ls="--",
+                    label="Pareto front (chosen on validation)")
         if cost == "size_bytes":
             ax.set_xscale("log")
         ax.set_xlabel(label)

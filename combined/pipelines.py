@@ -10,7 +10,8 @@ kernels); the latencies of all pipelines are timed together in one interleaved s
 The pipelines:
 - ``kd_prune_int8``: KD student -> 70% unstructured magnitude pruning (the per-layer ratios the
   pruning study chose for the VGG-11 baseline on validation) + fine-tune -> int8 PTQ (torchao
-  PT2E). Files: fp32 state_dict, bitmask + non-zero fp32 values, bitmask + non-zero int8 codes.
+  PT2E). Files: fp32 state_dict, bitmask + non-zero fp32 values, the saved int8 program (its
+  zeros stored as int8 codes: the file that is scored, not a sparse container).
 - ``structured_int8_qat``: the pruning study's 70% channel-pruned VGG-11 -> int8 QAT (PT2E).
 - ``kd_int4_qat``: KD student -> W4A4 PTQ -> W4A4 QAT (simulated: no int4 conv kernel on CPU).
 """
@@ -30,13 +31,14 @@ from common.cli import RunContext
 from common.measure import saved_size_bytes
 from common.models import VGG, architecture_id
 from common.training import module_device
-from common.timing import InferenceCompiled, Timed, new_session_id, time_interleaved
+from common.timing import InferenceCompiled, Timed, new_session_id, one_session, time_interleaved
 from distillation.study import get_teacher, study_student
 from pruning.methods import overall_sparsity, to_bitmask_state
 from pruning.study import UNSTRUCTURED, get_structured_final, prune_unstructured_and_finetune, ratio_rule
 from quantization.fake_quant import uniform_config
 from quantization.formats import simulated_schemes
-from quantization.pt2e import convert_int8, prepare_int8_qat, quantize_int8_pt2e
+from quantization.pt2e import (convert_int8, load_int8_program, prepare_int8_qat, quantize_int8_pt2e,
+                               save_int8_program)
 from quantization.quantizers import QuantSpec
 from quantization.storage import save_weight_quantized
 from quantization.study import (accuracy_columns, calibration_batches, latency_batch, qat_finetune,
@@ -67,10 +69,6 @@ def _file(ctx: RunContext, name: str):
     return folder / f"{name}.pt"
 
 
-def _int8_config(model: nn.Module) -> dict[str, QuantSpec]:
-    return uniform_config(model, QuantSpec(8))
-
-
 def fp32_stage(ctx: RunContext, step: str, model: nn.Module, name: str) -> Stage:
     """A float model as it is: its dense fp32 state_dict on disk."""
     size = saved_size_bytes(model.state_dict(), _file(ctx, name))
@@ -90,30 +88,39 @@ def pruned_stage(ctx: RunContext, model: VGG, name: str) -> Stage:
                  "bitmask + non-zero fp32 values", False)
 
 
-def int8_ptq_stage(ctx: RunContext, model: nn.Module, name: str, sparse: bool) -> Stage:
-    """Static W8A8 PTQ via torchao PT2E (calibrated on training images); stored as int8
-    per-channel codes (bitmask + non-zero codes when ``sparse``) and fp16 BatchNorm."""
+def int8_program_stage(ctx: RunContext, step: str, weights: nn.Module, converted: torch.fx.GraphModule,
+                       example: torch.Tensor, name: str) -> Stage:
+    """The converted int8 graph saved as a ``torch.export`` program (``save_int8_program``) and
+    read back: the file is what the row's size, accuracy and latency describe. ``weights`` is the
+    float model with the same weights (its sparsity and architecture go in the row)."""
+    path = _file(ctx, name).with_suffix(".pt2")
+    size = save_int8_program(converted, example, path)
+    return Stage(step, weights, load_int8_program(path), size,
+                 "torch.export int8 program (int8 codes, scales, zero points; zeros stored)", False, int8=True)
+
+
+def int8_ptq_stage(ctx: RunContext, model: nn.Module, name: str) -> Stage:
+    """Static W8A8 PTQ via torchao PT2E (calibrated on training images), saved and scored as its
+    int8 program file (``int8_program_stage``)."""
     calibration = calibration_batches(ctx)
     converted = quantize_int8_pt2e(model, calibration[0], calibration)
-    size = save_weight_quantized(model, _int8_config(model), _file(ctx, name), sparse=sparse)
-    fmt = "bitmask + non-zero int8 codes, fp16 scales/BN" if sparse else "int8 codes, fp16 scales/BN"
-    return Stage("int8 PTQ (PT2E)", model, converted, size, fmt, False, int8=True)
+    return int8_program_stage(ctx, "int8 PTQ (PT2E)", model, converted, calibration[0], name)
 
 
 def int8_qat_stage(ctx: RunContext, model: nn.Module, name: str) -> Stage:
-    """W8A8 QAT via PT2E (profile's finetune_epochs), then converted to a real int8 graph. The
-    trained weights are copied back into a float copy of ``model`` (the prepared graph keeps the
-    state_dict names) to write the int8 file."""
+    """W8A8 QAT via PT2E (profile's finetune_epochs), converted to a real int8 graph (BatchNorm
+    folded into the int8 convolutions) and saved and scored as its program file. The trained
+    weights are copied back into a float copy of ``model`` (the prepared graph keeps the
+    state_dict names) for the row's sparsity and architecture."""
     calibration = calibration_batches(ctx)
     prepared = prepare_int8_qat(copy.deepcopy(model), calibration[0])
     qat_finetune(prepared, ctx, ctx.profile.finetune_epochs, desc=name, bf16=False, eval_split=None)
     trained = copy.deepcopy(model)
     missing = trained.load_state_dict(prepared.state_dict(), strict=False).missing_keys
     if missing:
-        raise RuntimeError(f"QAT graph lost weights {missing[:3]}...: cannot write the int8 file")
-    size = save_weight_quantized(trained, _int8_config(trained), _file(ctx, name))
-    return Stage("int8 QAT (PT2E)", trained.eval(), convert_int8(prepared, model, calibration[0]), size,
-                 "int8 codes, fp16 scales/BN", False, int8=True)
+        raise RuntimeError(f"QAT graph lost weights {missing[:3]}...")
+    return int8_program_stage(ctx, "int8 QAT (PT2E)", trained.eval(), convert_int8(prepared, model, calibration[0]),
+                              calibration[0], name)
 
 
 def int4_ptq_stage(ctx: RunContext, model: nn.Module, name: str) -> Stage:
@@ -138,7 +145,7 @@ def stage_row(ctx: RunContext, pipeline: str, index: int, stage: Stage) -> tuple
     fraction of the stored weights -- and what to time for it (None for simulated formats).
     Int8 stages run compiled with Inductor freezing; a stage whose compilation lowered no int8
     kernel is labelled simulated."""
-    # int8 graphs are evaluated as they are deployed (int8 kernels); float models eagerly
+    # int8 programs are evaluated as they are deployed (int8 kernels); float models eagerly
     runner = InferenceCompiled(stage.runner)
     row = {"pipeline": pipeline, "stage": index, "step": stage.step,
            **accuracy_columns(runner if stage.int8 else stage.runner, ctx),
@@ -169,7 +176,7 @@ def kd_student(ctx: RunContext) -> VGG:
 # Pipeline name -> (start: ctx -> (label, model), the steps applied in order).
 PIPELINES: dict[str, tuple[Callable[[RunContext], tuple[str, nn.Module]], list[Step]]] = {
     "kd_prune_int8": (lambda c: ("KD student (from VGG-16)", kd_student(c)), [
-        pruned_stage, lambda c, m, n: int8_ptq_stage(c, m, n, sparse=True)]),
+        pruned_stage, int8_ptq_stage]),
     "structured_int8_qat": (lambda c: ("70% channel-pruned VGG-11", get_structured_final(c)[0]), [
         int8_qat_stage]),
     "kd_int4_qat": (lambda c: ("KD student (from VGG-16)", kd_student(c)), [
@@ -196,7 +203,8 @@ def run_pipeline(ctx: RunContext, name: str) -> tuple[list[dict], dict[str, Time
 
 def run_pipelines(ctx: RunContext, names: list[str], rounds: int) -> list[dict]:
     """Every pipeline in ``names``, then the latency of all their real-kernel stages, timed
-    together in one session (``common.timing``, batch 256)."""
+    together (``common.timing``, batch 256); latency_ms holds the readings of the run device's
+    session only (``one_session``)."""
     rows, timed = [], {}
     for name in names:
         pipeline_rows, pipeline_timed = run_pipeline(ctx, name)
@@ -205,6 +213,8 @@ def run_pipelines(ctx: RunContext, names: list[str], rounds: int) -> list[dict]:
     latencies = time_interleaved(timed, new_session_id("pipelines"), rounds=rounds)
     for row in rows:
         row.update(latencies.get(f"{row['pipeline']}/{row['stage']}", {}))
+    rows = one_session(rows)    # a GPU run's CPU-only int8 readings move to other_session_latency_ms
+    for row in rows:
         print(f"[combined] {row['pipeline']} stage {row['stage']}: latency {row['latency_ms']} ms ({row['kernel']})")
     torch._dynamo.reset()
     return rows

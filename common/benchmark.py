@@ -46,19 +46,23 @@ def fast_images_per_second(ctx: RunContext, model_name: str, width: float, batch
 def timed_fit_images_per_second(ctx: RunContext, model: torch.nn.Module, recipe: Recipe, steps: int,
                                 warmup: int, window: dict | None = None, start_at: float | None = None,
                                 **fit_kwargs) -> float:
-    """Images/s of ``fit`` on ``model`` (on ``ctx.device``) with ``recipe`` over ``steps`` optimizer
-    steps after ``warmup`` untimed ones; ``fit_kwargs`` pass a loss, parameters, etc.
+    """Images/s of ``fit`` on ``model`` (on ``ctx.device``) with ``recipe`` over ``steps`` timed
+    optimizer steps; ``fit_kwargs`` pass a loss, parameters, etc.
 
-    The clock is read after synchronising the device (on CUDA a step's launch returns before it
-    runs): once when the warm-up steps are done (before the first step, with ``warmup`` 0, so
-    fit's setup is then included) and once after the last timed step. ``window``, when given,
-    receives the wall-clock (``time.time``) start and end of the timed steps, so that readings of
-    concurrent processes can be put on one time line; with ``start_at`` (a ``time.time`` value)
-    the timed steps wait for that moment after the warm-up, so concurrent processes start together."""
+    The timed steps are steady ones only: they start after at least ``warmup`` untimed steps
+    *and* once the step runner says it is steady (``EagerStep.steady``: for a graphed CUDA step,
+    after its eager warm-up steps and the capture), so a capture is never on the clock, whatever
+    ``warmup`` is. The clock is read after synchronising the device (on CUDA a step's launch
+    returns before it runs): once when the timed steps start (before the first step with
+    ``warmup`` 0, so fit's setup is then included) and once after the last. ``window``, when
+    given, receives the wall-clock (``time.time``) start and end of the timed steps, so that
+    readings of concurrent processes can be put on one time line; with ``start_at`` (a
+    ``time.time`` value) the timed steps wait for that moment, so concurrent processes start
+    together."""
     if steps < 1 or warmup < 0:
         raise ValueError(f"need steps >= 1 and warmup >= 0, got {steps} and {warmup}")
     clock: dict[str, float] = {}
-    done = 0
+    done = timed = 0
 
     def read_clock(key: str) -> None:
         synchronize(ctx.device)
@@ -66,21 +70,28 @@ def timed_fit_images_per_second(ctx: RunContext, model: torch.nn.Module, recipe:
         if window is not None:
             window[key] = time.time()
 
-    def after_step() -> None:
-        nonlocal done
+    def on_step(runner) -> bool:
+        nonlocal done, timed
         done += 1
-        if done == warmup and start_at is not None:
-            synchronize(ctx.device)
-            time.sleep(max(0.0, start_at - time.time()))
-        if done in (warmup, warmup + steps):
-            read_clock("start" if done == warmup else "end")
+        if "start" not in clock:
+            if done >= warmup and runner.steady:
+                if start_at is not None:
+                    synchronize(ctx.device)
+                    time.sleep(max(0.0, start_at - time.time()))
+                read_clock("start")
+            return False
+        timed += 1
+        if timed == steps:
+            read_clock("end")
+            return True
+        return False
 
     if warmup == 0:
         read_clock("start")
-    fit(model, ctx.splits, recipe, ctx.device, eval_split=None, progress=False,
-        after_step=after_step, max_steps=warmup + steps, **fit_kwargs)
+    fit(model, ctx.splits, recipe, ctx.device, eval_split=None, progress=False, on_step=on_step, **fit_kwargs)
     if "end" not in clock:
-        raise RuntimeError(f"the training split gave fewer than {warmup + steps} steps; lower --steps")
+        raise RuntimeError(f"the training split gave too few steps for {steps} timed steps after "
+                           f"the warm-up; lower --steps")
     return steps * recipe.batch_size / (clock["end"] - clock["start"])
 
 

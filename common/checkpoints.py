@@ -7,6 +7,7 @@ epochs, accuracy and training time.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -59,3 +60,15 @@ def load_checkpoint(path: str | os.PathLike, dataset: str | None = None,
     model = model_from_config(meta["model_config"])
     model.load_state_dict(payload["state_dict"])
     return model, meta
+
+
+def weights_sha256(model: torch.nn.Module) -> str:
+    """sha256 of ``model``'s state_dict (names, dtypes, shapes and values, in key order): what
+    identifies a trained model, e.g. a teacher, whatever its accuracy or file timestamp."""
+    model = getattr(model, "_orig_mod", model)
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous().reshape(-1)   # 0-d buffers (BatchNorm's count) too
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()

@@ -21,6 +21,7 @@ from common.data import CifarSplits, DATASETS, DatasetNotFoundError, ensure_data
 from common.profiles import PROFILES, Profile, get_profile
 from common.results import provenance, read_rows, read_sidecar, results_dir, write_results
 from common.jobs import default_jobs
+from common.numerics import numerics_settings, set_numerics
 from common.train_step import STEP_MODES
 from common.training import evaluate, module_device
 
@@ -36,13 +37,17 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "(default: $CIFAR_DIR, else ./data)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--compile", action="store_true", help="torch.compile models for training")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile models for training (trains with the eager step)")
     parser.add_argument("--train-step", choices=STEP_MODES, default="auto",
                         help="how a training step runs: graphed (recorded once as a CUDA graph), eager, "
                              "or auto (graphed on CUDA, eager elsewhere)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="worker processes for independent trainings (students, seeds, baselines); "
                              "default: 2 per GPU on CUDA, 1 elsewhere")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="CUDA: deterministic kernels only (slower; common.numerics says what differs "
+                             "without it). CPU trainings are deterministic for a given thread count anyway")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (epoch summaries are still printed)")
     return parser
 
@@ -73,12 +78,17 @@ class RunContext:
     progress: bool = True
     train_step: str = "auto"      # common.train_step mode of every training of this run
     jobs: int = 1                 # worker processes for independent trainings (common.jobs)
+    deterministic: bool = False   # deterministic CUDA kernels only (common.numerics)
     started: float = field(default_factory=time.time)
     _copies: dict = field(default_factory=dict, repr=False)   # splits copied to other devices
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "RunContext":
         """Build the context from flags parsed with ``add_common_args``."""
+        if args.compile and args.train_step == "graphed":
+            raise SystemExit("error: --compile cannot be combined with --train-step graphed (the CUDA "
+                             "graph records the uncompiled model); drop one of them")
+        numerics = set_numerics(args.deterministic)   # before any CUDA kernel: fp32 is IEEE fp32
         device = resolve_device(args.device)
         jobs = default_jobs(device) if args.jobs is None else args.jobs
         if jobs < 1:
@@ -86,7 +96,7 @@ class RunContext:
         ctx = cls(profile=get_profile(args.profile), dataset=args.dataset,
                   data_dir=resolve_data_dir(args.data_dir), device=device, seed=args.seed,
                   compile=args.compile, progress=not args.no_progress, train_step=args.train_step,
-                  jobs=jobs)
+                  jobs=jobs, deterministic=numerics["deterministic"])
         try:   # a missing dataset is one clear line, before any work starts
             ensure_dataset(ctx.dataset, ctx.data_dir)
         except DatasetNotFoundError as exc:
@@ -148,4 +158,4 @@ class RunContext:
     def provenance(self, **extra) -> dict:
         """Provenance for a results file written now."""
         return provenance(self.profile.name, self.dataset, self.seed, self.device, self.started,
-                          profile_settings=self.profile.as_dict(), **extra)
+                          profile_settings=self.profile.as_dict(), numerics=numerics_settings(), **extra)

@@ -10,11 +10,16 @@
    study's trainer (``common.benchmark``: the clock is read only after the device synchronised),
    on CUDA with the eager and with the graphed step (``common.train_step``), then the aggregate
    VGG-11 throughput of 1, 2 and 4 processes training at once on the device (``--concurrent``).
+3. On CUDA, whether the graphed step trains like the eager one (``common.graph_check``): VGG-11
+   trained ``--check-steps`` steps from one initialisation on the same batches with each step,
+   its parameter and loss differences against the noise floor of eager runs; the device check
+   fails when the graphed run is off by more than ``graph_check.FACTOR`` times that floor.
 
-``--only stages`` or ``--only throughput`` runs one part. Both go to CSVs with provenance under ``results/device_check/<dataset>-<device type>/``
-(``stages.csv``, ``throughput.csv``). The last line is
+``--only stages``, ``--only throughput`` or ``--only graph`` runs one part. They go to CSVs with
+provenance under ``results/device_check/<dataset>-<device type>/`` (``stages.csv``,
+``throughput.csv``, ``graph_check.csv``). The last line is
 ``device_check: N/M stages ok on <device name>`` (``device_check: throughput measured on <device
-name>`` with ``--only throughput``); the exit status is 1 when any stage failed.
+name>`` with ``--only throughput``); the exit status is 1 when any stage or the graph check failed.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 
 from common.benchmark import concurrent_images_per_second, fast_images_per_second
 from common.cli import RunContext, add_common_args
+from common.graph_check import step_agreement
 from common.results import PROJECT_ROOT, device_description, provenance, results_root, write_results
 from common.train_step import resolve_step_mode
 
@@ -124,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="timed training steps per model (default: 50 on CUDA, 3 on the CPU)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 10 / 1)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch results and checkpoints")
-    parser.add_argument("--only", choices=["stages", "throughput"], default=None,
+    parser.add_argument("--check-steps", type=int, default=300,
+                        help="training steps of the graphed-vs-eager check (CUDA only)")
+    parser.add_argument("--only", choices=["stages", "throughput", "graph"], default=None,
                         help="run one of the two parts (default: both)")
     parser.add_argument("--concurrent", type=int, nargs="*", default=None,
                         help="also time VGG-11 with this many processes sharing the device "
@@ -140,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     out = results_root() / "device_check" / f"{ctx.dataset}-{ctx.device.type}"
     started = time.time()
     stages = []
-    if args.only != "throughput":
+    if args.only in (None, "stages"):
         scratch = Path(tempfile.mkdtemp(prefix="device_check_"))
         try:
             stages = run_stages(str(ctx.device), ctx.dataset, ctx.data_dir.resolve(), scratch)
@@ -150,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         prov = provenance("smoke", ctx.dataset, ctx.seed, ctx.device, started,
                           scratch=str(scratch) if args.keep else "")
         write_results(stages, out / "stages.csv", prov)
-    if args.only != "stages":
+    if args.only in (None, "throughput"):
         # on CUDA the old (eager) and the new (graphed) step; on a CPU the default step is eager
         modes = ("eager", "graphed") if cuda else ("eager",)
         throughput = training_throughput(ctx, steps, warmup, modes)
@@ -158,6 +166,20 @@ def main(argv: list[str] | None = None) -> int:
         throughput += concurrent_throughput(ctx, steps, warmup, counts)
         write_results(throughput, out / "throughput.csv",
                       provenance("cpu", ctx.dataset, ctx.seed, ctx.device, started))
+    graph_ok = True
+    if args.only in (None, "graph"):
+        if cuda:
+            images, labels = ctx.splits.split("train")
+            check = step_agreement(images, labels, ctx.dataset, ctx.splits.num_classes, steps=args.check_steps)
+            for r in check:
+                print(f"[device_check] graph check {r['run']:12s} max |param diff| {r['param_max_abs']:.3g}, "
+                      f"|loss diff| {r['loss_abs']:.3g}", flush=True)
+            graph_ok = bool(check[-1]["passed"])
+            print(f"[device_check] graphed step {'trains like' if graph_ok else 'DIFFERS from'} the eager step "
+                  f"(limit: {check[-1]['factor']:g}x the eager noise floor)", flush=True)
+            write_results(check, out / "graph_check.csv", provenance("cpu", ctx.dataset, ctx.seed, ctx.device, started))
+        else:
+            print("[device_check] graph check: not applicable on a CPU (no CUDA graph is captured)")
     ok = sum(r["status"] == "ok" for r in stages)
     for r in stages:
         print(f"[device_check] {r['stage']:40s} {r['status']:7s} {r['seconds']:5d}s  {r['error']}")
@@ -165,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"device_check: {ok}/{len(stages)} stages ok on {name}")
     else:
         print(f"device_check: throughput measured on {name}")
-    return 0 if ok == len(stages) else 1
+    return 0 if ok == len(stages) and graph_ok else 1
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import multiprocessing
+import os
+import signal
+import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -74,6 +77,7 @@ def _start_worker(ctx_fields: dict, devices: list[str], counter, threads: int) -
     """Pool initializer: this worker's run context on the next device of ``devices``."""
     global _worker_ctx
     from common.cli import RunContext
+    from common.numerics import set_numerics
 
     with counter.get_lock():
         index = counter.value
@@ -82,11 +86,35 @@ def _start_worker(ctx_fields: dict, devices: list[str], counter, threads: int) -
     if device.type == "cuda":
         torch.cuda.set_device(device)
     torch.set_num_threads(threads)
+    signal.signal(signal.SIGTERM, _exit_on_terminate)
+    set_numerics(ctx_fields.get("deterministic", False))
     _worker_ctx = RunContext(**{**ctx_fields, "device": device, "progress": False, "jobs": 1})
 
 
+class _Terminated(BaseException):
+    """Raised in a worker by SIGTERM (``stop_pool``) to unwind the running job."""
+
+
+_in_job = False
+
+
+def _exit_on_terminate(signum, frame) -> None:
+    """SIGTERM in a worker: unwind the running job through its ``finally`` blocks (``atomic_path``
+    removes a half-written file), or exit at once when idle."""
+    if _in_job:
+        raise _Terminated
+    os._exit(128 + signum)
+
+
 def _run_in_worker(job: Job) -> str:
-    job.run(_worker_ctx)
+    global _in_job
+    _in_job = True
+    try:
+        job.run(_worker_ctx)
+    except _Terminated:
+        os._exit(128 + signal.SIGTERM)
+    finally:
+        _in_job = False
     return job.label or job.function
 
 
@@ -99,33 +127,57 @@ def context_fields(ctx) -> dict:
 def run_jobs(ctx, jobs: Sequence[Job], desc: str = "jobs") -> None:
     """Run every job of ``jobs`` once: in this process, in order, when ``ctx.jobs`` is 1 (or
     there is one job); else in ``min(ctx.jobs, len(jobs))`` worker processes (spawned, as CUDA
-    needs). Each CPU worker gets an equal share of this process's threads. The first failing job
-    stops the pool and its error is raised here, naming the job."""
+    needs). Every worker trains with this process's thread count, as a ``--jobs 1`` run does, so a
+    model does not depend on ``--jobs`` (a CPU kernel may round differently with another thread
+    count; on a CPU more workers than one oversubscribe its cores, which is why 1 is its default).
+    The first failing job stops the pool at once: the other workers are terminated (a worker
+    removes its unfinished files as it stops) and its error is raised here, naming the job."""
     workers = min(ctx.jobs, len(jobs))
     if workers <= 1:
         for job in jobs:
             job.run(ctx)
         return
     devices = [str(d) for d in worker_devices(ctx.device, workers)]
-    threads = max(1, torch.get_num_threads() // workers) if ctx.device.type == "cpu" else torch.get_num_threads()
+    threads = torch.get_num_threads()
     print(f"[jobs] {len(jobs)} {desc} on {workers} workers ({', '.join(sorted(set(devices)))}, "
-          f"{threads} threads each)", flush=True)
+          f"{threads} threads each, as with --jobs 1)", flush=True)
     spawn = multiprocessing.get_context("spawn")
     counter = spawn.Value("i", 0)
-    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker,
-                             initargs=(context_fields(ctx), devices, counter, threads)) as pool:
-        futures = {pool.submit(_run_in_worker, job): job for job in jobs}
-        bar = tqdm(total=len(jobs), desc=desc, disable=not ctx.progress)
-        pending = set(futures)
+    pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker,
+                               initargs=(context_fields(ctx), devices, counter, threads))
+    futures = {pool.submit(_run_in_worker, job): job for job in jobs}
+    bar = tqdm(total=len(jobs), desc=desc, disable=not ctx.progress)
+    pending = set(futures)
+    try:
         while pending:
             done, pending = wait(pending, return_when=FIRST_EXCEPTION)
             for future in done:
                 if future.exception() is not None:
-                    for other in pending:
-                        other.cancel()
                     job = futures[future]
                     raise RuntimeError(f"job {job.label or job.function} failed: "
                                        f"{future.exception()}") from future.exception()
                 bar.update(1)
+    except BaseException:          # a failed job, or Ctrl-C: stop the others now, not when they end
+        stop_pool(pool)
+        raise
+    finally:
         bar.close()
+    pool.shutdown()
 
+
+def stop_pool(pool: ProcessPoolExecutor, grace_seconds: float = 10.0) -> None:
+    """Cancel the queued jobs of ``pool`` and terminate its running workers: SIGTERM first (a
+    worker's handler exits through its ``finally`` blocks, so ``atomic_path`` removes a
+    half-written file), SIGKILL after ``grace_seconds``. Python 3.11's executor has no public call
+    for this (3.14 adds ``terminate_workers``), hence its process table."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + grace_seconds
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()

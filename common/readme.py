@@ -15,6 +15,7 @@ from pathlib import Path
 
 from common.profiles import PROFILES
 from common.results import PROJECT_ROOT, atomic_path, read_rows, read_sidecar, results_root
+from common.timing import one_session
 
 
 def readable(value, digits: int = 4) -> str:
@@ -118,7 +119,7 @@ def quantization_block(run: str) -> str:
     """Key quantization numbers of ``results/<run>/quantization/`` (a note if absent)."""
     folder = results_root() / run / "quantization"
     parts = []
-    ptq = read_rows(folder / "ptq.csv")
+    ptq = one_session(read_rows(folder / "ptq.csv"))   # every latency shown: one session
     if ptq:
         parts.append(f"PTQ of VGG-11 (`results/{run}/quantization/ptq.csv`; test top-1, real file sizes, "
                      "batch-256 latency where a real kernel runs, all timed in one interleaved session; "
@@ -148,7 +149,7 @@ def quantization_block(run: str) -> str:
         parts.append("Bit-optimal k (`scaling_law_frontier.csv`, the k owning most points of the PTQ "
                      "validation-accuracy-vs-total-bits frontier over all model sizes): "
                      + "; ".join(f"{d} {b}: k={k} ({n} of {t} points)" for d, b, k, n, t in picks) + ".\n")
-    mixed = read_rows(folder / "mixed_precision.csv")
+    mixed = one_session(read_rows(folder / "mixed_precision.csv"))
     if mixed:
         parts.append("Mixed precision (`mixed_precision.csv`; layer bits in forward order, 16 = float16, 32 = fp32; "
                      "simulated configurations have no kernel and no latency; the real rows are timed in one "
@@ -239,14 +240,14 @@ def combined_block(run: str) -> str:
     """The combined pipelines and the Pareto-front models of ``results/<run>/combined/``."""
     folder = results_root() / run / "combined"
     parts = []
-    pipelines = read_rows(folder / "pipelines.csv")
+    pipelines = one_session(read_rows(folder / "pipelines.csv"))
     if pipelines:
         parts.append(f"Pipelines (`results/{run}/combined/pipelines.csv`; test top-1, real file sizes, batch-256 "
                      "latency compiled with Inductor freezing, every stage timed in one session, blank for "
                      "simulated formats):\n\n"
                      + markdown_table(pipelines, ["pipeline", "stage", "step", "top1_acc", "size_bytes", "size_format",
                                                   "weight_sparsity", "latency_ms", "simulated"]))
-    points = read_rows(folder / "pareto_points.csv")
+    points = one_session(read_rows(folder / "pareto_points.csv"))   # the VGG-11 baseline's session
     front = [p for p in points if p["on_size_front"] == "yes"]
     if front:
         parts.append(f"Models on the accuracy-vs-size Pareto front over all {len(points)} models of the study "
@@ -262,7 +263,7 @@ def key_results_block(run: str) -> str:
     each family and the smallest within 1 point of the baseline (with and without simulated
     formats), every choice made on *validation* top-1 (a multi-seed student enters as its seed
     mean), the test top-1 reported beside it (from pareto_points.csv)."""
-    points = read_rows(results_root() / run / "combined" / "pareto_points.csv")
+    points = one_session(read_rows(results_root() / run / "combined" / "pareto_points.csv"))
     if not points:
         return f"_No `results/{run}/combined/pareto_points.csv` yet (run `combined/02_pareto.py`)._\n"
     points = [p for p in points if p.get("val_top1_acc") not in ("", None)]

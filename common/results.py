@@ -8,6 +8,7 @@ device, library versions, wall time, command line).
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -73,16 +74,37 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.remove(tmp)
 
 
-def git_commit() -> str:
-    """Current commit hash, with ``-dirty`` if the work tree has changes; 'unknown' outside git."""
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, check=True)
+
+
+def git_state() -> dict:
+    """Which code wrote a result: ``git_commit`` (HEAD's hash; 'unknown' outside git), ``dirty``
+    (True when tracked files differ from HEAD or files git does not ignore are untracked: a new
+    module counts) and, when dirty, ``diff_sha256``: the sha256 of ``git diff HEAD`` followed by
+    the path and content of every untracked, not-ignored file, so two dirty runs of the same
+    changes carry the same hash."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
+        commit = _git("rev-parse", "HEAD").stdout.decode().strip()
+        diff = _git("diff", "HEAD", "--binary").stdout
+        untracked = _git("ls-files", "--others", "--exclude-standard", "-z").stdout.decode().split("\0")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return {"git_commit": "unknown", "dirty": None}
+    untracked = sorted(p for p in untracked if p)
+    if not diff and not untracked:
+        return {"git_commit": commit, "dirty": False}
+    digest = hashlib.sha256(diff)
+    for name in untracked:
+        path = PROJECT_ROOT / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
+    return {"git_commit": commit, "dirty": True, "diff_sha256": digest.hexdigest()}
+
+
+def git_commit() -> str:
+    """HEAD's hash with ``-dirty`` when the tree differs from it (``git_state``), for checkpoint
+    metadata; 'unknown' outside git."""
+    state = git_state()
+    return state["git_commit"] + ("-dirty" if state["dirty"] else "")
 
 
 def library_versions() -> dict:
@@ -123,12 +145,14 @@ def command_line() -> str:
 
 def provenance(profile: str, dataset: str, seed: int, device: torch.device | str,
                started: float, **extra) -> dict:
-    """The JSON sidecar's content; ``started`` is a ``time.time()`` stamp for the wall time."""
+    """The JSON sidecar's content; ``started`` is a ``time.time()`` stamp for the wall time.
+    ``git_commit``, ``dirty`` and (when dirty) ``diff_sha256`` tie the numbers to code
+    (``git_state``); committed results come from a clean tree (``dirty: false``)."""
     return {
         "dataset": dataset,
         "profile": profile,
         "seed": seed,
-        "git_commit": git_commit(),
+        **git_state(),
         "device": device_description(device),
         "versions": library_versions(),
         "command": command_line(),

@@ -21,6 +21,7 @@ int8" only when those kernels ran (``int8_kernels``).
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import uuid
@@ -114,6 +115,48 @@ class Timed:
         return {"kernel": self.kernel or "eager", "int8_kernels": 0}
 
 
+BUSY_FRACTION = 0.25   # other processes using more than this share of all cores: a busy machine
+
+
+def _busy_cpu_seconds() -> float | None:
+    """CPU seconds every process of the machine has used since boot (Linux ``/proc/stat``;
+    None elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [float(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)   # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class MachineLoad:
+    """How busy the machine was while a block ran: ``start()``, the block, then ``stop()`` ->
+    columns load_avg_before / load_avg_after (1-minute load averages), own_cpu_per_wall (this
+    process's CPU seconds per wall second: about its thread count when it ran unhindered) and
+    other_cpu_fraction (the share of all cores that *other* processes used meanwhile; '' where
+    the OS does not say). ``busy`` is True above ``BUSY_FRACTION``."""
+
+    def start(self) -> "MachineLoad":
+        self.load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        self.wall, self.own, self.machine = time.perf_counter(), time.process_time(), _busy_cpu_seconds()
+        return self
+
+    def stop(self) -> dict:
+        wall = time.perf_counter() - self.wall
+        own = time.process_time() - self.own
+        machine = _busy_cpu_seconds()
+        others = ""
+        if machine is not None and self.machine is not None and wall > 0:
+            others = round(max(0.0, (machine - self.machine - own) / (wall * (os.cpu_count() or 1))), 3)
+        self.busy = others != "" and others > BUSY_FRACTION
+        after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        return {"load_avg_before": "" if self.load_before is None else round(self.load_before, 2),
+                "load_avg_after": "" if after is None else round(after, 2),
+                "own_cpu_per_wall": round(own / wall, 2) if wall > 0 else "",
+                "other_cpu_fraction": others}
+
+
 def new_session_id(label: str) -> str:
     """A short id for the rows timed together: '<label>-<utc time>-<random>'."""
     return f"{label}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:6]}"
@@ -129,7 +172,9 @@ def time_interleaved(models: dict[str, Timed], session: str, warmup: int = 3, ro
     latency_p90_ms, latency_rounds, latency_batch, latency_device ('cpu' | 'cuda'),
     device_name, threads, input_dtype, kernel, int8_kernels, timing_session (``session`` and the
     device type: in a GPU run, models of a CPU-only backend timed beside CUDA ones get a session
-    of their own, so the two are never compared).
+    of their own, so the two are never compared), and how busy the machine was meanwhile
+    (``MachineLoad``: load averages, own CPU per wall second, other processes' share of the
+    cores; a warning is printed when others used more than ``BUSY_FRACTION`` of them).
     """
     if warmup < 1 or rounds < 1:
         raise ValueError(f"need warmup >= 1 and rounds >= 1, got {warmup} and {rounds}")
@@ -142,6 +187,7 @@ def time_interleaved(models: dict[str, Timed], session: str, warmup: int = 3, ro
                 m.runner(m.example)
             synchronize(m.example.device)
         times: dict[str, list[float]] = {name: [] for name in names}
+        load = MachineLoad().start()
         for r in range(rounds):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 m = models[name]
@@ -150,6 +196,12 @@ def time_interleaved(models: dict[str, Timed], session: str, warmup: int = 3, ro
                 m.runner(m.example)
                 synchronize(m.example.device)
                 times[name].append((time.perf_counter() - start) * 1e3)
+        machine = load.stop()
+    if load.busy:
+        print(f"[timing] warning: other processes used {machine['other_cpu_fraction']:.0%} of the cores while "
+              f"session {session} was timed (load average {machine['load_avg_before']} -> "
+              f"{machine['load_avg_after']}); its latencies are not those of an idle machine: rerun alone",
+              flush=True)
     out = {}
     for name in names:
         m, t = models[name], times[name]
@@ -161,7 +213,7 @@ def time_interleaved(models: dict[str, Timed], session: str, warmup: int = 3, ro
                      "device_name": device_description(m.example.device),
                      "threads": torch.get_num_threads(),
                      "input_dtype": str(m.example.dtype).replace("torch.", ""), **m.kernel_columns(),
-                     "timing_session": f"{session}-{m.example.device.type}"}
+                     "timing_session": f"{session}-{m.example.device.type}", **machine}
     return out
 
 
@@ -169,3 +221,24 @@ def same_session(rows: Sequence[dict]) -> bool:
     """True when every row with a latency was timed in one session (comparable)."""
     sessions = {r.get("timing_session") for r in rows if r.get("latency_ms") not in ("", None)}
     return len(sessions) <= 1
+
+
+def reference_session(rows: Sequence[dict]) -> str:
+    """The timing session a table compares: that of its first timed row (every table puts its
+    reference model, timed on the run's device, first); '' when nothing was timed."""
+    return next((r.get("timing_session", "") for r in rows if r.get("latency_ms") not in ("", None)), "")
+
+
+def one_session(rows: Sequence[dict], session: str | None = None) -> list[dict]:
+    """``rows`` with ``latency_ms`` kept only where it was timed in ``session`` (default:
+    ``reference_session``); a reading of another session (in a GPU run, the CPU-only int8
+    backend) moves to ``other_session_latency_ms``, beside its ``timing_session`` and
+    ``latency_device``, so no column compares readings of two sessions."""
+    session = reference_session(rows) if session is None else session
+    out = []
+    for r in rows:
+        timed = r.get("latency_ms") not in ("", None)
+        if timed and r.get("timing_session", "") != session:
+            r = {**r, "latency_ms": "", "other_session_latency_ms": r["latency_ms"]}
+        out.append(r)
+    return out

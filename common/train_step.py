@@ -17,7 +17,8 @@ it reaches the parameters of ``EagerStep``.
 Steps that cannot be captured -- a loss that reads a tensor on the host (``.item()``, ``if t:``),
 such as the fake quantizers of QAT, which test their observer flags in Python -- must use
 ``EagerStep``; ``fit`` callers pick it with ``Recipe(step="eager")``. Should capture fail anyway,
-the step says so in one line and goes on eagerly.
+the step says so in one line, puts back the state from before the attempt and goes on eagerly.
+A ``torch.compile``d model trains with the eager step (``resolve_step_mode``).
 """
 
 from __future__ import annotations
@@ -25,17 +26,25 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from common.timing import synchronize
+
 STEP_MODES = ("auto", "eager", "graphed")
 WARMUP_STEPS = 3     # eager steps before capture (allocator, cuDNN and optimizer state settle)
 
 
-def resolve_step_mode(mode: str, device: torch.device | str) -> str:
+def resolve_step_mode(mode: str, device: torch.device | str, compile: bool = False) -> str:
     """'eager' or 'graphed' for ``mode`` on ``device``: 'auto' is 'graphed' on CUDA, else 'eager'
-    (on a CPU the eager step is the faster one: no launch overhead to remove)."""
+    (on a CPU the eager step is the faster one: no launch overhead to remove). A
+    ``torch.compile``d model (``compile``) trains eagerly: 'auto' picks 'eager' for it, and
+    'graphed' with ``compile`` is refused (ValueError), since the graph records the model as it
+    is and a compiled wrapper would be silently dropped."""
     if mode not in STEP_MODES:
         raise ValueError(f"unknown training step {mode!r}; choose one of {STEP_MODES}")
+    if mode == "graphed" and compile:
+        raise ValueError("--compile cannot be combined with --train-step graphed (the CUDA graph "
+                         "records the uncompiled model); use one or the other")
     if mode == "auto":
-        return "graphed" if torch.device(device).type == "cuda" else "eager"
+        return "graphed" if torch.device(device).type == "cuda" and not compile else "eager"
     return mode
 
 
@@ -54,6 +63,13 @@ class EagerStep:
         self.device, self.use_bf16 = torch.device(device), use_bf16
         self.loss_sum = torch.zeros((), device=device)
         self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.calls = 0
+
+    @property
+    def steady(self) -> bool:
+        """Whether the next steps run as every later one will (the first step allocates the
+        optimizer state): a benchmark times only steady steps."""
+        return self.calls >= 1
 
     def reset_sums(self) -> None:
         """Zero ``loss_sum`` and ``correct`` (in place: a captured graph keeps their memory)."""
@@ -77,6 +93,7 @@ class EagerStep:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
         self._update(x, y)
+        self.calls += 1
 
 
 class GraphedStep(EagerStep):
@@ -103,6 +120,14 @@ class GraphedStep(EagerStep):
         self.static_x: torch.Tensor | None = None
         self.static_y: torch.Tensor | None = None
 
+    @property
+    def steady(self) -> bool:
+        """True once the step is captured and replayed (or, without capture, after the first
+        eager step): the warm-up steps and the capture step are not steady."""
+        if self.capture:
+            return self.graph is not None
+        return self.steps >= 1
+
     def _record(self) -> None:
         """The step on the static buffers (what the graph holds)."""
         self._update(self.static_x, self.static_y, cache_casts=False)
@@ -111,17 +136,57 @@ class GraphedStep(EagerStep):
         self.optimizer.zero_grad(set_to_none=True)
         self._record()
 
-    def _capture(self) -> None:
-        """Record the step (recording runs nothing), then replay it once to take this step."""
-        self.optimizer.zero_grad(set_to_none=True)   # backward allocates grads in the graph's pool
+    def _warm_up(self) -> None:
+        """One eager step on a side stream, as capture requires of the steps before it."""
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            self._eager()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+
+    def _record_graph(self):
+        """The step recorded as a CUDA graph (recording runs nothing); raises RuntimeError when
+        the step cannot be captured (e.g. it reads a tensor on the host)."""
         graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self._record()
+        return graph
+
+    def _state(self) -> dict:
+        """Copies of everything a step changes: parameters, buffers, optimizer state (momentum),
+        the running sums."""
+        clone = lambda v: v.detach().clone() if isinstance(v, torch.Tensor) else v  # noqa: E731
+        return {"model": {k: clone(v) for k, v in self.model.state_dict().items()},
+                "optimizer": {p: {k: clone(v) for k, v in s.items()} for p, s in self.optimizer.state.items()},
+                "sums": (self.loss_sum.clone(), self.correct.clone())}
+
+    def _restore(self, state: dict) -> None:
+        """Put back what ``_state`` copied (the learning-rate tensor stays the optimizer's)."""
+        with torch.no_grad():
+            for name, tensor in self.model.state_dict().items():
+                tensor.copy_(state["model"][name])
+        self.optimizer.state.clear()
+        self.optimizer.state.update(state["optimizer"])
+        self.loss_sum.copy_(state["sums"][0])
+        self.correct.copy_(state["sums"][1])
+
+    def _capture(self) -> None:
+        """Record the step, then replay it once to take this step. Should capture fail, the
+        state from before it is put back (a failed capture leaves what it touched uncertain),
+        the device is synchronised and its cached memory released, and this step and every
+        later one run eagerly."""
+        before = self._state()
+        self.optimizer.zero_grad(set_to_none=True)   # backward allocates grads in the graph's pool
         try:
-            with torch.cuda.graph(graph):
-                self._record()
+            graph = self._record_graph()
         except RuntimeError as exc:    # a host read inside the step: go on without the graph
             print(f"[train] CUDA graph capture failed ({str(exc).splitlines()[0]}); "
                   "training this model with the eager step", flush=True)
-            torch.cuda.synchronize(self.device)
+            self.optimizer.zero_grad(set_to_none=True)
+            synchronize(self.device)
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            self._restore(before)
             self.capture = False
             self._eager()
             return
@@ -139,15 +204,12 @@ class GraphedStep(EagerStep):
             self.static_y.copy_(y)
         self.lr.fill_(lr)
         self.steps += 1
+        self.calls = self.steps
         if self.graph is not None:
             self.graph.replay()
         elif not self.capture:
             self._eager()
         elif self.steps <= self.warmup_steps:
-            side = torch.cuda.Stream(self.device)       # warm-up off the default stream, as
-            side.wait_stream(torch.cuda.current_stream(self.device))   # capture requires
-            with torch.cuda.stream(side):
-                self._eager()
-            torch.cuda.current_stream(self.device).wait_stream(side)
+            self._warm_up()
         else:
             self._capture()

@@ -114,13 +114,16 @@ def make_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
 def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.device | str,
         loss_fn: LossFn | None = None, after_step: Callable[[], None] | None = None,
         eval_split: str | None = "val", progress: bool = True, desc: str = "train",
-        params=None, max_steps: int | None = None) -> list[dict]:
+        params=None, max_steps: int | None = None,
+        on_step: Callable[[EagerStep], bool | None] | None = None) -> list[dict]:
     """Train ``model`` in place on ``splits`` (already on ``device``) and return per-epoch history.
 
     ``loss_fn(model, x, y) -> (logits [B,C], scalar loss)`` defaults to cross-entropy;
     ``after_step()`` runs after every optimizer step (e.g. to re-apply pruning masks);
     ``params`` defaults to every parameter with ``requires_grad``; ``max_steps`` stops early
-    (benchmarks) without changing the schedule. History rows hold epoch,
+    (benchmarks) without changing the schedule, as does ``on_step(runner)`` returning True: it is
+    called after every step with the step runner, whose ``steady`` says whether the step has
+    reached the form it keeps (a graphed step once captured), so a benchmark times only those. History rows hold epoch,
     train_loss, train_acc (%), val top-1 (%, when ``eval_split``), lr and seconds.
 
     ``recipe.step`` picks how a step executes (``common.train_step``): 'auto' records it once as
@@ -140,7 +143,7 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
                                generator=aug_gen, channels_last=recipe.channels_last)
     images, labels = splits.train_images, splits.train_labels
     full_batches = len(images) >= recipe.batch_size
-    mode = resolve_step_mode(recipe.step, device) if full_batches else "eager"
+    mode = resolve_step_mode(recipe.step, device, recipe.compile) if full_batches else "eager"
     if mode == "graphed":
         runner = GraphedStep(model, loss_fn, params, recipe, device, use_bf16)
     else:
@@ -166,6 +169,8 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
                 after_step()
             step += 1
             seen += len(y)
+            if on_step is not None and on_step(runner):
+                max_steps = step
         row = {"epoch": epoch, "train_loss": (runner.loss_sum / max(1, seen)).item(),
                "train_acc": 100.0 * runner.correct.item() / max(1, seen), "lr": lr}
         if eval_split:

@@ -28,7 +28,7 @@ from common.jobs import run_jobs  # noqa: E402
 from common.results import write_results  # noqa: E402
 from distillation.study import (STUDENTS, TASK, TEACHER, TUNED_DKD, dkd_candidate_jobs,  # noqa: E402
                                 get_teacher, kept_student_rows, recorded_dkd_selection, student_jobs,
-                                student_row, study_student, tune_dkd)
+                                student_row, study_student, teacher_provenance, tune_dkd)
 from distillation.summary import seed_summary  # noqa: E402
 
 
@@ -47,7 +47,7 @@ def main(argv=None):
     ctx = RunContext.from_args(args)
     seeds = args.seeds or [ctx.seed]
     teacher, teacher_meta = get_teacher(ctx, args.teacher)  # one teacher (of --seed) for every seed
-    teacher_prov = {"teacher": args.teacher, "teacher_top1": teacher_meta["test_top1_acc"]}
+    teacher_prov = teacher_provenance(teacher_meta)
 
     # Train first, concurrently with --jobs N: every student that does not wait for the DKD
     # choice, and the DKD candidates when the choice is made now (on validation at --seed, once,

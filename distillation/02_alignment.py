@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from common.cli import RunContext, add_common_args  # noqa: E402
 from common.results import write_results  # noqa: E402
-from distillation.study import STUDENTS, TASK, TEACHER, alignment, get_teacher, study_student  # noqa: E402
+from distillation.study import (STUDENTS, TASK, TEACHER, alignment, get_teacher, study_student,  # noqa: E402
+                                teacher_provenance)
 
 
 def main(argv=None):
@@ -34,7 +35,7 @@ def main(argv=None):
         print(f"[alignment] {method}: " + ", ".join(f"{k}={v:.4g}" for k, v in rows[-1].items()
                                                     if isinstance(v, float)))
     write_results(rows, ctx.results_dir(TASK) / "alignment.csv",
-                  ctx.provenance(teacher=args.teacher, teacher_top1=teacher_meta["test_top1_acc"]))
+                  ctx.provenance(**teacher_provenance(teacher_meta)))
 
 
 if __name__ == "__main__":

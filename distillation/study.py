@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.baselines import finetune_recipe, get_baseline, train_and_cache
-from common.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
+from common.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint, weights_sha256
 from common.cli import RunContext
 from common.data import num_classes
 from common.jobs import Job
@@ -60,8 +60,10 @@ def student_recipe(ctx: RunContext) -> Recipe:
 
 
 def get_teacher(ctx: RunContext, name: str = TEACHER) -> tuple[VGG, dict]:
-    """A trained baseline used as teacher (cached or trained by the foundation)."""
-    return get_baseline(ctx, name)
+    """A trained baseline used as teacher (cached or trained by the foundation); its metadata
+    gains ``weights_sha256`` (``common.checkpoints.weights_sha256``), which identifies it."""
+    model, meta = get_baseline(ctx, name)
+    return model, {**meta, "weights_sha256": weights_sha256(model)}
 
 
 def teacher_id(meta: dict | None) -> str:
@@ -195,14 +197,18 @@ def method_student_jobs(methods, teachers, colour: bool = False) -> list[Job]:
 
 def written_with(sidecar: dict, ctx: RunContext, teacher_meta: dict) -> bool:
     """Whether a results file's provenance ``sidecar`` was written with this run's profile
-    settings and this teacher: same baseline name and the same test top-1 at the 0.01-point
-    resolution of a 10,000-image test split (training is seeded and deterministic on a given
-    device, so a teacher retrained on another machine of the same kind reproduces it; the
-    README's cpu VGG-16 did, to the image)."""
-    recorded = sidecar.get("teacher_top1")
+    settings and this very teacher: the sha256 of its weights (``teacher_weights_sha256``, set by
+    ``get_teacher``), not its accuracy (a retrained teacher can match it, or miss it by one image
+    on a GPU, whatever its weights)."""
     return (sidecar.get("profile_settings") == ctx.profile.as_dict()
-            and sidecar.get("teacher") == teacher_meta["architecture"] and recorded is not None
-            and round(float(recorded), 2) == round(float(teacher_meta["test_top1_acc"]), 2))
+            and sidecar.get("teacher") == teacher_meta["architecture"]
+            and sidecar.get("teacher_weights_sha256") == teacher_meta["weights_sha256"])
+
+
+def teacher_provenance(teacher_meta: dict) -> dict:
+    """What a results file records of its teacher: name, test top-1 and the weights' sha256."""
+    return {"teacher": teacher_meta["architecture"], "teacher_top1": teacher_meta["test_top1_acc"],
+            "teacher_weights_sha256": teacher_meta["weights_sha256"]}
 
 
 def _grid_settings(name: str) -> dict:

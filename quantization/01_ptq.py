@@ -6,8 +6,10 @@ low-precision kernels (int8 compiled with Inductor freezing, its int8 kernels co
 int8_kernels); rows marked simulated=yes run fp32 arithmetic on values rounded to the format
 (this study's fake-quantizers, for formats with no CPU kernel).
 size_bytes is a real file in checkpoints/<dataset>-<profile>/quantized/: the state_dict in the
-cast dtype, torchao's own int4 state_dict, or this study's packed format (codes packed
-bits-per-value, float16 scales and BatchNorm). Latency (common.timing): batch 256, every
+cast dtype, the PT2E int8 model as a saved torch.export program (int8_pt2e.pt2; its accuracy
+and latency are those of the model loaded back from it), torchao's own int4 state_dict, or this
+study's packed format for the simulated rows (codes packed bits-per-value, float16 scales and
+BatchNorm). Latency (common.timing): batch 256, every
 real-kernel model in one session, warm-up then the median over rounds taken in turns.
 
 Writes results/<dataset>-<profile>/quantization/ptq.csv.

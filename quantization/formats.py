@@ -29,13 +29,14 @@ from torchao.quantization.granularity import PerAxis
 from common.cli import RunContext
 from common.models import VGG
 from common.training import module_device
-from common.timing import InferenceCompiled, Timed, new_session_id, time_interleaved
+from common.timing import InferenceCompiled, Timed, new_session_id, one_session, time_interleaved
 from quantization.activations import ActSpec
 from quantization.fake_quant import Scheme, uniform_config, uniform_scheme
-from quantization.pt2e import compile_int8, convert_int8, prepare_int8_qat, quantize_int8_pt2e
+from quantization.pt2e import (compile_int8, convert_int8, int8_program, prepare_int8_qat,
+                               quantize_int8_pt2e)
 from quantization.quantizers import QuantSpec
 from quantization.study import (accuracy_columns, calibration_batches, latency_batch, qat_finetune,
-                                quantized_copy, quantized_file_bytes, state_dict_bytes, test_top1)
+                                quantized_copy, quantized_dir, quantized_file_bytes, state_dict_bytes, test_top1)
 
 INT4_ACT_PERCENTILE = 99.99
 WITHIN_POINTS = 0.5      # "recovered": within this many points of fp32
@@ -80,8 +81,11 @@ def torchao_int4_weight_only(model: nn.Module) -> nn.Module:
 def ptq_rows(base: VGG, ctx: RunContext, rounds: int) -> list[dict]:
     """One row per format: validation and test top-1, bytes of a real file, and, for formats with
     a real kernel, batch-256 latency; every latency of the table comes from one interleaved
-    timing session (``common.timing``). The int8 row is 'real' only if Inductor lowered it to
-    int8 kernels (counted); otherwise it is labelled simulated."""
+    timing session (``common.timing``; a row timed in another session -- in a GPU run the
+    CPU-only int8 backend -- keeps its reading in other_session_latency_ms). The PT2E int8 row
+    is the saved converted program: its bytes, and the accuracy and latency of the model loaded
+    back from it; it is 'real' only if Inductor lowered it to int8 kernels (counted), otherwise
+    labelled simulated. The fake-quant check keeps this study's packed int8 file."""
     example = latency_batch(ctx)
     schemes = simulated_schemes(base)
     rows, timed = [], {}
@@ -102,7 +106,7 @@ def ptq_rows(base: VGG, ctx: RunContext, rounds: int) -> list[dict]:
         rows.append(r)
 
     fp32_bytes = state_dict_bytes(base, ctx, "fp32")
-    library = "cuDNN" if ctx.device.type == "cuda" else "oneDNN"
+    library = "cuDNN, TF32 off" if ctx.device.type == "cuda" else "oneDNN"   # common.numerics
     row("fp32", "fp32 (eager)", "fp32", "fp32", base, fp32_bytes, False, f"fp32 conv ({library}), eager")
     row("fp32", "fp32 (torch.compile)", "fp32", "fp32", base, fp32_bytes, False,
         runner=InferenceCompiled(base))
@@ -110,13 +114,13 @@ def ptq_rows(base: VGG, ctx: RunContext, rounds: int) -> list[dict]:
         model = cast_model(base, dtype)
         row(fmt, f"{fmt} cast", fmt, fmt, model, state_dict_bytes(model.model, ctx, fmt), False,
             f"{fmt} conv ({library}), eager", example_dtype=dtype)
-    int8_file = quantized_file_bytes(base, uniform_config(base, QuantSpec(8)), ctx, "int8")
     calibration = calibration_batches(ctx)
-    int8 = quantize_int8_pt2e(base, calibration[0], calibration)
+    int8, program_bytes = int8_program(base, calibration, quantized_dir(ctx) / "int8_pt2e.pt2")   # scored as read back
     row("int8", "W8A8 static (torchao PT2E)", "int8 per-channel", "int8 per-tensor", int8,
-        int8_file, False, runner=compile_int8(int8))
+        program_bytes, False, runner=compile_int8(int8))
     row("int8", "W8A8 (fake-quant check)", "int8 per-channel", "int8 per-tensor (max)",
-        quantized_copy(base, schemes["int8-sim"], ctx), int8_file, True, "fp32 simulation")
+        quantized_copy(base, schemes["int8-sim"], ctx),
+        quantized_file_bytes(base, uniform_config(base, QuantSpec(8)), ctx, "int8"), True, "fp32 simulation")
     torchao4 = torchao_int4_weight_only(base)
     row("int4", "W4 weight-only (torchao)", "int4 per-channel-and-tap", "fp32", torchao4,
         state_dict_bytes(torchao4, ctx, "int4_torchao"), False,
@@ -129,6 +133,7 @@ def ptq_rows(base: VGG, ctx: RunContext, rounds: int) -> list[dict]:
     latencies = time_interleaved({str(i): t for i, t in timed.items()}, new_session_id("ptq"), rounds=rounds)
     for i, r in enumerate(rows):
         r.update(latencies.get(str(i), {"latency_ms": "", "int8_kernels": ""}))
+    rows = one_session(rows)
     for r in rows:
         print(f"[ptq] {r['format']:5s} {r['scheme']:28s} latency {r['latency_ms']} ms ({r['kernel']})")
     torch._dynamo.reset()

@@ -31,12 +31,12 @@ from common.cli import RunContext
 from common.training import module_device
 from quantization.fake_quant import apply_weight_quant, bake, observe_layer_inputs, quantizable_layers
 from quantization.hessian import hutchinson_trace
-from common.timing import InferenceCompiled, Timed, new_session_id, time_interleaved
-from quantization.pt2e import compile_int8, quantize_int8_pt2e
+from common.timing import InferenceCompiled, Timed, new_session_id, one_session, time_interleaved
+from quantization.pt2e import compile_int8, int8_program
 from quantization.quantizers import QuantSpec, quantize_dequantize, storage_bits
 from quantization.storage import model_bits
 from quantization.study import (accuracy_columns, calibration_batches, latency_batch,
-                                quantized_file_bytes, state_dict_bytes)
+                                quantized_dir, quantized_file_bytes, state_dict_bytes)
 
 BIT_CHOICES = (2, 3, 4, 5, 6, 8)
 HIGH = QuantSpec(16, dtype="float16")       # the "kept high" format of rule (ii)
@@ -214,22 +214,24 @@ def config_rows(model: nn.Module, ctx: RunContext, configs: list[tuple[str, str,
 def real_kernel_rows(model: nn.Module, ctx: RunContext, rounds: int) -> list[dict]:
     """fp32, int8 everywhere and int8 with first/last fp32, on real kernels (compiled with
     freezing; int8 rows count their int8 kernels and say simulated if none ran): validation and
-    test top-1, real file bytes, batch-256 latency from one interleaved session."""
+    test top-1, real file bytes (for int8, the saved int8 program, scored as read back from it),
+    batch-256 latency from one interleaved session (readings of another session -- a GPU run's
+    CPU-only int8 -- move to other_session_latency_ms)."""
     calibration = calibration_batches(ctx)
     edges = edge_layers(model)
     layers = list(quantizable_layers(model))
     int8_all = {name: 8 for name in layers}
     int8_edges = {name: 16 if name in edges else 8 for name in layers}
+    folder = quantized_dir(ctx)
+    int8, int8_bytes = int8_program(model, calibration, folder / "mixed_precision_int8.pt2")
+    edges8, edges8_bytes = int8_program(model, calibration, folder / "mixed_precision_int8_first_last_fp32.pt2",
+                                        edges)
     candidates = [
         ("fp32", "real fp32", "-".join("32" for _ in layers), InferenceCompiled(model),
          state_dict_bytes(model, ctx, "fp32")),
-        ("int8 W8A8 (PT2E)", "real int8", bits_string(int8_all),
-         compile_int8(quantize_int8_pt2e(model, calibration[0], calibration)),
-         quantized_file_bytes(model, config_from_bits(int8_all), ctx, "int8")),
+        ("int8 W8A8 (PT2E)", "real int8", bits_string(int8_all), compile_int8(int8), int8_bytes),
         ("int8 W8A8 (PT2E), first/last fp32", "real int8, first/last fp32",
-         bits_string(int8_edges).replace("16", "32"),
-         compile_int8(quantize_int8_pt2e(model, calibration[0], calibration, keep_float=edges)),
-         quantized_file_bytes(model, config_from_bits(int8_edges), ctx, "int8_first_last_fp32")),
+         bits_string(int8_edges).replace("16", "32"), compile_int8(edges8), edges8_bytes),
     ]
     rows = []
     for name, kind, bits, runner, size in candidates:
@@ -244,6 +246,8 @@ def real_kernel_rows(model: nn.Module, ctx: RunContext, rounds: int) -> list[dic
             row.update(simulated="yes", latency_ms="")
         else:
             row["simulated"] = "no"
+    rows = one_session(rows)
+    for row in rows:
         print(f"[mixed] {row['config']:45s} top-1 {row['top1_acc']:.2f}% {row['size_bytes']:,} B "
               f"latency {row['latency_ms']} ms ({row['kernel']})")
     torch._dynamo.reset()

@@ -12,6 +12,11 @@ Only ``compile_int8`` (``torch.compile`` with Inductor freezing on, see ``common
 converted graph to int8 oneDNN kernels, and it counts them; run eagerly, or compiled without
 freezing, the graph executes fp32 convolutions between quantize/dequantize ops.
 
+The int8 file is the scored model: ``save_int8_program`` writes the converted graph as a
+``torch.export`` program (its int8 weight codes, scales and zero points; the float weights the
+graph no longer reads are dropped first) and ``load_int8_program`` reads it back; the study
+evaluates and times the model loaded from that file, and reports that file's bytes.
+
 The PT2E x86 backend exists only on the CPU. ``quantize_int8_pt2e`` and ``convert_int8`` work on
 CPU copies and always return a CPU graph, whatever device the float model and the calibration
 batches are on (a GPU run evaluates and times its int8 rows on the CPU, and says so); QAT itself
@@ -21,6 +26,7 @@ batches are on (a GPU run evaluates and times its int8 rows on the CPU, and says
 from __future__ import annotations
 
 import copy
+import io
 from collections.abc import Iterable
 
 import torch
@@ -29,6 +35,8 @@ from torchao.quantization.pt2e import allow_exported_model_train_eval
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e
 from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
 
+from common.measure import file_size_bytes
+from common.results import atomic_path
 from common.timing import InferenceCompiled
 from common.training import module_device
 
@@ -104,3 +112,47 @@ def compile_int8(graph: torch.fx.GraphModule) -> InferenceCompiled:
     to int8 oneDNN kernels; after its first call, ``int8_kernels()`` says how many it lowered
     (0: it runs float kernels and a row measured with it is not a real int8 number)."""
     return InferenceCompiled(graph)
+
+
+def drop_unread_tensors(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """``graph`` without the parameters and buffers none of its nodes reads (after
+    ``convert_pt2e`` the float weights stay attached beside the int8 codes that replaced them)."""
+    read = {node.target for node in graph.graph.nodes if node.op == "get_attr"}
+    for name, _ in [*graph.named_parameters(), *graph.named_buffers()]:
+        if name not in read:
+            owner, _, leaf = name.rpartition(".")
+            delattr(graph.get_submodule(owner) if owner else graph, leaf)
+    return graph
+
+
+def save_int8_program(graph: torch.fx.GraphModule, example: torch.Tensor, path) -> int:
+    """Write the converted int8 ``graph`` (CPU) as a ``torch.export`` program to ``path``
+    (atomically; batch dimension dynamic, ``example`` [B,3,H,W] traces it) and return the
+    file's bytes: int8 weight codes, their scales and zero points, activation ranges, the graph
+    (no example input)."""
+    graph = drop_unread_tensors(copy.deepcopy(graph))
+    batch = torch.export.Dim("batch", min=2, max=MAX_BATCH)
+    program = torch.export.export(graph, (example[:2].to(CPU),), dynamic_shapes=({0: batch},))
+    program.example_inputs = None    # a deployed model carries no sample batch
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    return file_size_bytes(path)
+
+
+def load_int8_program(path) -> torch.fx.GraphModule:
+    """The int8 model stored by ``save_int8_program`` (eval mode, on the CPU)."""
+    module = allow_exported_model_train_eval(torch.export.load(path).module())
+    module.eval()
+    return module
+
+
+def int8_program(model: nn.Module, calibration: list[torch.Tensor], path, keep_float: Iterable[str] = ()
+                 ) -> tuple[torch.fx.GraphModule, int]:
+    """Static int8 PTQ of ``model`` (``quantize_int8_pt2e``), saved to ``path`` as its program and
+    read back: (the model loaded from the file, on the CPU; the file's bytes). What a row reports
+    of this model -- size, accuracy, latency -- then describes the file."""
+    size = save_int8_program(quantize_int8_pt2e(model, calibration[0], calibration, keep_float),
+                             calibration[0], path)
+    return load_int8_program(path), size

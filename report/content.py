@@ -293,19 +293,30 @@ def pipelines(results: Path) -> str:
                 "tab:pipelines", build, wide=True)
 
 
+def tree_state(info: dict) -> str:
+    """'clean', 'dirty', or 'see note' (a sidecar written before the dirty flag, corrected by a
+    ``provenance_note``) for a results sidecar."""
+    if info.get("dirty") is False:
+        return "clean"
+    return "see note" if info.get("provenance_note") else "dirty"
+
+
 def provenance(results: Path) -> str:
     """Appendix table: which commit, device and wall time produced each results file."""
     rows = []
     for sidecar in sorted(results.glob("*/*.json")):
         info = json.loads(sidecar.read_text())
         rows.append({"file": f"{sidecar.parent.name}/{sidecar.stem}.csv",
-                     "commit": str(info.get("git_commit", ""))[:10],
+                     "commit": str(info.get("git_commit", "")).removesuffix("-dirty")[:10],
+                     "tree": tree_state(info),
                      "device": info.get("device", ""), "wall": info.get("wall_seconds", "")})
     if not rows:
         return missing_table("Provenance of every results file.", "tab:provenance", "results/*/*.json")
-    return table(rows, [Column("file", "results file"), Column("commit", "commit"),
+    return table(rows, [Column("file", "results file"), Column("commit", "commit"), Column("tree", "tree"),
                         Column("device", "device"), Column("wall", "wall (s)", _num(0), "r")],
-                 "Provenance of every results file (JSON sidecars): git commit, device and wall time.",
+                 "Provenance of every results file (JSON sidecars): git commit, whether the tree was clean "
+                 "(files written before the flag existed carry a correction note in their sidecar), "
+                 "device and wall time.",
                  "tab:provenance", placement="h")
 
 

@@ -67,9 +67,11 @@ def test_a_later_seed_keeps_the_earlier_rows_and_the_dkd_choice(outputs, cifar_r
     assert summary["independent"]["seeds"] == "2" and summary["kd"]["seeds"] == "1"
     assert read_sidecar(students)["seeds"] == [0, 1] and read_sidecar(students)["seeds_trained"] == [1]
 
-    # rows written with another teacher are not mixed in
+    # rows written with another teacher are not mixed in, even one of the same test top-1: a
+    # teacher is its weights (the bug: the check compared test top-1 only)
     sidecar = read_sidecar(students)
-    students.with_suffix(".json").write_text(json.dumps({**sidecar, "teacher_top1": 1.0}))
+    assert len(sidecar["teacher_weights_sha256"]) == 64
+    students.with_suffix(".json").write_text(json.dumps({**sidecar, "teacher_weights_sha256": "0" * 64}))
     smoke_scripts(tmp_path, cifar_root, "distillation", [("01_students", "--seeds", "1", "--methods", "independent")])
     assert [(r["method"], r["seed"]) for r in read_rows(students)] == [("independent", "1")]
     assert not (folder(tmp_path) / "students_summary.csv").exists()  # nor left describing them

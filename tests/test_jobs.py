@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def students_run(cifar_root, out: Path, jobs: int) -> subprocess.CompletedProcess:
-    """distillation/01_students.py on smoke, two methods at two seeds, with ``jobs`` workers.
-    One thread per process in both runs: a CPU kernel may round differently with more threads."""
-    env = {**os.environ, "RESULTS_DIR": str(out / "results"), "CHECKPOINT_DIR": str(out / "checkpoints"),
-           "OMP_NUM_THREADS": "1"}
+    """distillation/01_students.py on smoke, two methods at two seeds, with ``jobs`` workers, on
+    the default thread policy (the thread count torch picks for the machine, as a user runs it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env.update(RESULTS_DIR=str(out / "results"), CHECKPOINT_DIR=str(out / "checkpoints"))
     cmd = [sys.executable, "distillation/01_students.py", "--profile", "smoke", "--dataset", "cifar10",
            "--data-dir", str(cifar_root), "--no-progress", "--methods", "independent", "kd",
            "--seeds", "0", "1", "--jobs", str(jobs)]
@@ -53,6 +54,21 @@ def test_workers_are_dealt_over_every_gpu(monkeypatch):
     assert [str(d) for d in worker_devices("cuda:1", 2)] == ["cuda:1", "cuda:1"]
     assert [str(d) for d in worker_devices("cpu", 2)] == ["cpu", "cpu"]
     assert default_jobs("cuda") == 4 and default_jobs("cuda:1") == 2 and default_jobs("cpu") == 1
+
+
+def test_a_failing_job_stops_the_pool_at_once_and_leaves_no_partial_file(tmp_path):
+    """The bug: the pool raised only once the other running jobs had ended (a whole training on
+    the full profile); now the others are terminated and their unfinished files removed."""
+    ctx = RunContext(profile=PROFILES["smoke"], dataset="cifar10", data_dir=tmp_path,
+                     device=torch.device("cpu"), progress=False, jobs=2)
+    target = tmp_path / "out" / "model.pt"
+    jobs = [Job("jobs_helpers:write_slowly", {"path": str(target), "seconds": 60.0}, "slow"),
+            Job("jobs_helpers:fail_soon", {"seconds": 1.0}, "the failing job")]
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="job the failing job failed: this job fails on purpose"):
+        run_jobs(ctx, jobs)
+    assert time.monotonic() - start < 20, "the pool waited for the running job"
+    assert not target.exists() and not list(target.parent.glob("*.tmp"))
 
 
 def test_a_failing_job_is_named(tmp_path):

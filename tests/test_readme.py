@@ -104,3 +104,32 @@ def test_table_cells_round_long_decimals_only():
     assert readme.readable(1234567.1234567) == "1234567.1235" and readme.readable("-0.0000001") == "0"
     assert [readme.readable(v) for v in ("84.8", "9533647", "1e-05", "True", "")] == \
         ["84.8", "9533647", "1e-05", "True", ""]
+
+
+def test_blocks_show_latencies_of_one_session_only(tmp_path, monkeypatch):
+    """The bug: a GPU run's CPU-only int8 reading (another session) was printed in the PTQ,
+    combined and key-results tables beside the CUDA readings, under text saying one session."""
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
+    run = tmp_path / "cifar10-full"
+    prov = {"dataset": "cifar10", "profile": "full"}
+    common = dict(top1_acc=80.0, val_top1_acc=80.0, simulated="no", kernel="k", int8_kernels=0, threads=1)
+    write_results([{**common, "format": "fp32", "scheme": "fp32 (eager)", "size_bytes": 100, "latency_ms": 2.0,
+                    "timing_session": "ptq-x-cuda"},
+                   {**common, "format": "fp32", "scheme": "fp32 (torch.compile)", "size_bytes": 100,
+                    "latency_ms": 1.5, "timing_session": "ptq-x-cuda"},
+                   {**common, "format": "int8", "scheme": "W8A8 static (torchao PT2E)", "size_bytes": 25,
+                    "latency_ms": 40.0, "timing_session": "ptq-x-cpu"}], run / "quantization" / "ptq.csv", prov)
+    write_results([{"pipeline": "p", "stage": s, "step": f"s{s}", "top1_acc": 80, "size_bytes": 10, "size_format": "f",
+                    "weight_sparsity": 0, "simulated": "no", "latency_ms": ms, "timing_session": session}
+                   for s, ms, session in ((0, 2.0, "pl-cuda"), (1, 41.0, "pl-cpu"))],
+                  run / "combined" / "pipelines.csv", prov)
+    row = dict(simulated="no", on_size_front="yes", top1_std="", val_top1_acc=80.0, top1_acc=80.0)
+    write_results([{**row, "family": "baseline", "model": "VGG-11", "size_bytes": 100, "latency_ms": 2.0,
+                    "timing_session": "pa-cuda"},
+                   {**row, "family": "quantized", "model": "int8", "size_bytes": 25, "latency_ms": 42.0,
+                    "timing_session": "pa-cpu"}], run / "combined" / "pareto_points.csv", prov)
+    blocks = readme.quantization_block("cifar10-full") + readme.combined_block("cifar10-full") \
+        + readme.key_results_block("cifar10-full")
+    assert "fp32 fp32 (eager) 0.75x" in blocks and "0.04x" not in blocks
+    for reading in ("40.0", "41.0", "42.0"):
+        assert reading not in blocks

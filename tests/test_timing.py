@@ -1,5 +1,10 @@
 """The one timing protocol and the int8 kernel check: interleaved rounds, one session, real kernels counted."""
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 import torch
 from torch import nn
@@ -96,3 +101,50 @@ def test_models_are_timed_in_turns_in_one_session():
 def test_timing_needs_a_warm_up_and_rounds():
     with pytest.raises(ValueError):
         time_interleaved({"a": Timed(nn.Identity(), torch.zeros(1))}, "s", warmup=0)
+
+
+class Busy(nn.Module):
+    """Sleeps a little per call, so the session lasts long enough to see other processes."""
+
+    def forward(self, x):
+        time.sleep(0.05)
+        return x
+
+
+def test_a_session_records_the_load_and_warns_when_others_share_the_cores(capsys):
+    """The bug: latencies were committed that had been timed while other jobs shared the cores,
+    and nothing in the rows said so."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.5)
+        rows = time_interleaved({"a": Timed(Busy(), torch.zeros(1))}, "busy", warmup=1, rounds=20)
+    finally:
+        for p in spinners:
+            p.kill()
+    row = rows["a"]
+    assert row["other_cpu_fraction"] > 0.5 and row["load_avg_before"] != "" and row["own_cpu_per_wall"] < 0.5
+    assert "warning: other processes used" in capsys.readouterr().out
+
+
+def test_the_saved_int8_program_is_the_scored_model(tmp_path):
+    """The bug: the PT2E row's size was a file of this study's own int8 format made from the
+    unfolded float weights, not the converted model that was scored. Now the converted program is
+    the file: read back, it gives identical logits, holds int8 weights only (the float weights
+    it no longer reads are dropped) and still lowers to int8 kernels."""
+    from common.measure import saved_size_bytes
+    from quantization.pt2e import load_int8_program, save_int8_program
+
+    torch.manual_seed(0)
+    model = build_model("vgg11", 10, 0.5).eval()
+    x = torch.randn(8, 3, 32, 32)
+    converted = quantize_int8_pt2e(model, x, [torch.randn(16, 3, 32, 32) for _ in range(2)])
+    size = save_int8_program(converted, x, tmp_path / "int8.pt2")
+    assert size == (tmp_path / "int8.pt2").stat().st_size and not list(tmp_path.glob("*.tmp"))
+    loaded = load_int8_program(tmp_path / "int8.pt2")
+    with torch.no_grad():
+        assert torch.equal(loaded(x), converted(x))
+    fp32 = saved_size_bytes(model.state_dict(), tmp_path / "fp32.pt")
+    assert size < 0.4 * fp32        # int8 codes: about a quarter of the fp32 file, plus the graph
+    runner = compile_int8(loaded)
+    runner(x)
+    assert runner.int8_kernels() == 10

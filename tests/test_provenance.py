@@ -1,0 +1,70 @@
+"""Provenance ties numbers to code: the commit, whether the tree was dirty, a hash of the changes."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import common.results as results
+from common.results import git_state, provenance
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """A one-commit git repository standing in for the project."""
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / ".gitignore").write_text("ignored/\n")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    monkeypatch.setattr(results, "PROJECT_ROOT", tmp_path)
+    return tmp_path
+
+
+def test_a_clean_tree_is_not_dirty_and_ignored_files_do_not_count(repo):
+    (repo / "ignored").mkdir()
+    (repo / "ignored" / "weights.pt").write_text("not code")
+    state = git_state()
+    assert state["dirty"] is False and len(state["git_commit"]) == 40 and "diff_sha256" not in state
+
+
+def test_an_untracked_module_makes_the_tree_dirty(repo):
+    """The bug: the old check ignored untracked files, so results written by a new, uncommitted
+    module named a commit that does not contain it as if it had."""
+    (repo / "timing.py").write_text("def new(): pass\n")
+    state = git_state()
+    assert state["dirty"] is True
+    assert state == git_state()                       # the same changes, the same hash
+    (repo / "timing.py").write_text("def new(): return 1\n")
+    assert git_state()["diff_sha256"] != state["diff_sha256"]
+
+
+def test_an_edited_tracked_file_makes_the_tree_dirty_and_the_sidecar_says_so(repo):
+    (repo / "a.py").write_text("x = 2\n")
+    prov = provenance("smoke", "cifar10", 0, "cpu", 0.0)
+    assert prov["dirty"] is True and len(prov["diff_sha256"]) == 64
+    assert not prov["git_commit"].endswith("-dirty")
+
+
+def committed_sidecars() -> list[Path]:
+    return [p for p in sorted((ROOT / "results").rglob("*.json")) if "-smoke" not in str(p)]
+
+
+def test_every_committed_sidecar_comes_from_a_clean_tree_or_says_why_not():
+    """Committed results are written from a clean tree (``dirty: false``); files written before
+    the flag existed carry an explicit ``provenance_note`` instead."""
+    assert committed_sidecars(), "no committed results found"
+    bad = []
+    for path in committed_sidecars():
+        info = json.loads(path.read_text())
+        if "git_commit" not in info:
+            continue
+        if info.get("dirty") is not False and not info.get("provenance_note"):
+            bad.append(str(path.relative_to(ROOT)))
+    assert not bad, f"written from a dirty tree (or not saying): {bad}"
