@@ -74,8 +74,8 @@ def refresh_fronts(ctx: RunContext, csv_path: Path) -> None:
     earlier = read_sidecar(csv_path)
     points = with_fronts([points_from_row(r) for r in rows])
     derived = {k: earlier.get(k) for k in ("git_commit", "dirty", "provenance_note", "finished_utc", "device",
-                                           "latency_rounds", "latencies") if k in earlier}
-    write_results(points, csv_path, ctx.provenance(fronts_recomputed_from=derived))
+                                           "wall_seconds", "command", "latency_rounds", "latencies") if k in earlier}
+    write_results(points, csv_path, ctx.provenance(derived_from=derived, derivation="fronts recomputed"))
     plot_pareto(points, csv_path.with_name("pareto.png"),
                 f"Every model of the study ({ctx.dataset}, {ctx.profile.name} profile)")
 

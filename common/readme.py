@@ -312,7 +312,9 @@ def cost_rows(run: str) -> list[dict]:
     longest time. Benchmarks and the cost plan's own files are not stages.
 
     Baselines and students count their training time (summed from their CSVs), since a re-run
-    that finds them cached, or trains only some seeds, records only its own time.
+    that finds them cached, or trains only some seeds, records only its own time; a file
+    re-derived from its own rows (``derived_from``, e.g. Pareto fronts recomputed) counts the
+    wall time and device of the run that measured it.
     """
     folder = results_root() / run
     stages: dict[str, dict] = {}
@@ -320,6 +322,7 @@ def cost_rows(run: str) -> list[dict]:
         if path.parent.name in ("benchmark", "plan"):
             continue
         prov = json.loads(path.read_text())
+        prov = {**prov, **prov.get("derived_from", {})}   # a file re-derived without re-measuring costs its run
         seconds = float(prov.get("wall_seconds", 0))
         stage = f"{path.parent.name}/{_script_of(prov.get('command', path.stem))}"
         if path.parent.name == "baselines":

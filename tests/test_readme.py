@@ -133,3 +133,12 @@ def test_blocks_show_latencies_of_one_session_only(tmp_path, monkeypatch):
     assert "fp32 fp32 (eager) 0.75x" in blocks and "0.04x" not in blocks
     for reading in ("40.0", "41.0", "42.0"):
         assert reading not in blocks
+
+
+def test_a_rederived_file_costs_the_run_that_measured_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
+    write_results([{"model": "x"}], tmp_path / "cifar10-cpu" / "combined" / "pareto_points.csv",
+                  {"dataset": "cifar10", "profile": "cpu", "command": "python combined/02_pareto.py --fronts-only",
+                   "wall_seconds": 0.4, "device": "cpu (B)",
+                   "derived_from": {"wall_seconds": 29.0, "device": "cpu (A)", "command": "python combined/02_pareto.py"}})
+    assert readme.cost_rows("cifar10-cpu") == [{"stage": "combined/02_pareto", "wall_seconds": 29, "device": "cpu (A)"}]
