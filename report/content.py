@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common.results import read_rows
+from common.timing import one_session
 from distillation.summary import seed_summary
 from report.latex import (Column, acc, escape, fmt_megabytes, fmt_number, missing_table,
                           table)
@@ -48,8 +49,21 @@ def _tex(results: Path, source: str, caption: str, label: str, build, wide: bool
     rows = _rows(results, source)
     if not rows:
         return missing_table(caption, label, f"{source} (run the script that writes it)", wide)
+    rows = one_session(rows)           # a table's latencies come from one timing session
     body, columns = build(rows)
-    return table(body, columns, caption, label, wide)
+    return table(body, columns, caption + load_caption(rows), label, wide)
+
+
+def load_caption(rows: list[dict]) -> str:
+    """A caption sentence on how busy the machine was while the rows' latencies were timed
+    (``common.timing.MachineLoad``); '' for a table without latencies."""
+    timed = [r for r in rows if r.get("latency_ms") not in ("", None)]
+    if not timed:
+        return ""
+    shares = [float(r["other_cpu_fraction"]) for r in timed if r.get("other_cpu_fraction") not in ("", None)]
+    if not shares:
+        return " The machine's load while timing was not recorded (timed before the load record existed)."
+    return f" While timing, other processes used at most {100 * max(shares):.0f}\\% of the cores."
 
 
 # ----------------------------------------------------------------------------- pruning

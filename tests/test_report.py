@@ -106,3 +106,11 @@ def test_builder_marks_missing_results_and_reports_the_page_count(tmp_path, monk
     assert any("no number for \\N{teacher.top1}" in p for p in problems)
     assert not [p for p in problems if p.startswith(("undefined", "missing file", "overfull"))]
     assert builder.main_part_pages((tmp_path / "build" / "main.aux").read_text()) is not None
+
+
+def test_latency_captions_say_how_busy_the_machine_was():
+    from report.content import load_caption
+    assert load_caption([{"latency_ms": ""}]) == ""
+    assert "not recorded" in load_caption([{"latency_ms": "5"}])
+    assert "at most 30\\% of the cores" in load_caption([{"latency_ms": "5", "other_cpu_fraction": "0.3"},
+                                                        {"latency_ms": "4", "other_cpu_fraction": "0.1"}])
