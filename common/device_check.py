@@ -19,7 +19,7 @@
 provenance under ``results/device_check/<dataset>-<device type>/`` (``stages.csv``,
 ``throughput.csv``, ``graph_check.csv``). The last line is
 ``device_check: N/M stages ok on <device name>`` (``device_check: throughput measured on <device
-name>`` with ``--only throughput``); the exit status is 1 when any stage or the graph check failed.
+name>`` with ``--only throughput``, ``graph check done`` with ``--only graph``); the exit status is 1 when any stage or the graph check failed.
 """
 
 from __future__ import annotations
@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     if stages:
         print(f"device_check: {ok}/{len(stages)} stages ok on {name}")
     else:
-        print(f"device_check: throughput measured on {name}")
+        part = {"throughput": "throughput measured", "graph": "graph check done"}.get(args.only, "done")
+        print(f"device_check: {part} on {name}")
     return 0 if ok == len(stages) and graph_ok else 1
 
 
