@@ -28,6 +28,7 @@ import argparse
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -69,7 +70,8 @@ def run_stages(device: str, dataset: str, data_dir: Path, scratch: Path) -> list
     logs = scratch / "logs"
     env = {**os.environ, "PROFILE": "smoke", "DATASET": dataset, "CIFAR_DIR": str(data_dir), "DEVICE": device,
            "RESULTS_DIR": str(scratch / "results"), "CHECKPOINT_DIR": str(scratch / "checkpoints"),
-           "KEEP_GOING": "1", "FORCE": "1", "LOG_DIR": str(logs)}
+           "KEEP_GOING": "1", "FORCE": "1", "LOG_DIR": str(logs),
+           "PYTHON": sys.executable}   # every stage runs with this interpreter, wherever PATH points
     lines = []
     with subprocess.Popen(["bash", str(PROJECT_ROOT / "run_all.sh")], env=env, cwd=PROJECT_ROOT, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from common.numerics import set_numerics
+
 JOBS_PER_GPU = 2   # default workers per GPU: one process's host work and evaluation overlap the other's steps
 
 
@@ -56,11 +58,13 @@ def worker_devices(device: torch.device | str, workers: int) -> list[torch.devic
 class Job:
     """One training: ``function`` ('package.module:name') called as ``function(ctx, **kwargs)``.
 
-    ``label`` names it in progress output; the function must cache what it trains."""
+    ``label`` names it in progress output; the function must cache what it trains; ``key``
+    names what it caches (``run_jobs`` runs jobs with an equal non-empty key once)."""
 
     function: str
     kwargs: dict = field(default_factory=dict)
     label: str = ""
+    key: str = ""        # the checkpoint it writes, where known: jobs with an equal key are one job
 
     def run(self, ctx) -> None:
         """Call the job's function with ``ctx`` (a ``RunContext``) in this process."""
@@ -73,11 +77,10 @@ class Job:
 _worker_ctx = None
 
 
-def _start_worker(ctx_fields: dict, devices: list[str], counter, threads: int) -> None:
-    """Pool initializer: this worker's run context on the next device of ``devices``."""
+def _start_worker(context_class: type, ctx_fields: dict, devices: list[str], counter, threads: int) -> None:
+    """Pool initializer: this worker's run context (a ``context_class``, the parent's
+    ``RunContext``) on the next device of ``devices``."""
     global _worker_ctx
-    from common.cli import RunContext
-    from common.numerics import set_numerics
 
     with counter.get_lock():
         index = counter.value
@@ -88,7 +91,7 @@ def _start_worker(ctx_fields: dict, devices: list[str], counter, threads: int) -
     torch.set_num_threads(threads)
     signal.signal(signal.SIGTERM, _exit_on_terminate)
     set_numerics(ctx_fields.get("deterministic", False))
-    _worker_ctx = RunContext(**{**ctx_fields, "device": device, "progress": False, "jobs": 1})
+    _worker_ctx = context_class(**{**ctx_fields, "device": device, "progress": False, "jobs": 1})
 
 
 class _Terminated(BaseException):
@@ -132,6 +135,7 @@ def run_jobs(ctx, jobs: Sequence[Job], desc: str = "jobs") -> None:
     count; on a CPU more workers than one oversubscribe its cores, which is why 1 is its default).
     The first failing job stops the pool at once: the other workers are terminated (a worker
     removes its unfinished files as it stops) and its error is raised here, naming the job."""
+    jobs = unique_jobs(jobs)
     workers = min(ctx.jobs, len(jobs))
     if workers <= 1:
         for job in jobs:
@@ -144,7 +148,7 @@ def run_jobs(ctx, jobs: Sequence[Job], desc: str = "jobs") -> None:
     spawn = multiprocessing.get_context("spawn")
     counter = spawn.Value("i", 0)
     pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker,
-                               initargs=(context_fields(ctx), devices, counter, threads))
+                               initargs=(type(ctx), context_fields(ctx), devices, counter, threads))
     futures = {pool.submit(_run_in_worker, job): job for job in jobs}
     bar = tqdm(total=len(jobs), desc=desc, disable=not ctx.progress)
     pending = set(futures)
@@ -163,6 +167,20 @@ def run_jobs(ctx, jobs: Sequence[Job], desc: str = "jobs") -> None:
     finally:
         bar.close()
     pool.shutdown()
+
+
+def unique_jobs(jobs: Sequence[Job]) -> list[Job]:
+    """``jobs`` in order without the later ones whose non-empty ``key`` an earlier job has: two
+    jobs that write the same checkpoint (e.g. the 'dkd' student and the 'dkd' candidate of the DKD
+    grid) would otherwise train it twice, concurrently, the last writer winning."""
+    seen, out = set(), []
+    for job in jobs:
+        if job.key and job.key in seen:
+            print(f"[jobs] {job.label or job.function}: trains {job.key} like an earlier job; run once", flush=True)
+            continue
+        seen.add(job.key)
+        out.append(job)
+    return out
 
 
 def stop_pool(pool: ProcessPoolExecutor, grace_seconds: float = 10.0) -> None:

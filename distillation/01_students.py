@@ -60,7 +60,7 @@ def main(argv=None):
     tune_now = TUNED_DKD in args.methods and dkd_selected is None
     plain = [name for name in args.methods if name != TUNED_DKD]
     run_jobs(ctx, student_jobs(plain, seeds, args.teacher)
-             + (dkd_candidate_jobs(args.teacher) if tune_now else []), desc="students")
+             + (dkd_candidate_jobs(args.teacher, ctx.seed) if tune_now else []), desc="students")
     if tune_now:
         dkd_selected, tuning = tune_dkd(ctx, teacher, teacher_meta)
         write_results(tuning, ctx.results_dir(TASK) / "dkd_tuning.csv", ctx.provenance(**teacher_prov))

@@ -71,6 +71,21 @@ def teacher_id(meta: dict | None) -> str:
     return "none" if meta is None else f"{meta['name']}@{meta.get('trained_utc', '?')}"
 
 
+def student_name(variant: str, teacher_label: str, seed: int) -> str:
+    """The checkpoint name of a student: ``student_<variant or method>_<teacher label>_seed<seed>``
+    (teacher label 'none' for a method without a teacher)."""
+    return f"student_{variant}_{teacher_label}_seed{seed}"
+
+
+def study_student_name(name: str, seed: int, teacher: str, dkd_selected: str | None = None) -> str:
+    """The checkpoint ``study_student`` ``name`` trains at ``seed`` from the baseline ``teacher``
+    ('' for ``dkd_tuned`` before its candidate is chosen)."""
+    if name == TUNED_DKD:
+        return student_name(dkd_selected, teacher, seed) if dkd_selected else ""
+    method, _ = STUDENTS[name]
+    return student_name(name, teacher if METHODS[method].needs_teacher else "none", seed)
+
+
 def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
                 teacher_meta: dict | None = None, teacher_label: str | None = None,
                 force: bool = False, variant: str | None = None, **hparams) -> tuple[VGG, dict]:
@@ -81,7 +96,7 @@ def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
     metadata with test top-1/top-5 and train_seconds).
     """
     label = teacher_label or ("none" if teacher is None else teacher_meta["name"].split("_seed")[0])
-    name = f"student_{variant or method}_{label}_seed{ctx.seed}"
+    name = student_name(variant or method, label, ctx.seed)
     recipe = student_recipe(ctx)
     settings = {"method": method, "teacher": teacher_id(teacher_meta), "hparams": hparams,
                 "recipe": recipe.cache_key()}
@@ -179,13 +194,13 @@ def student_jobs(names, seeds, teacher: str, dkd_selected: str | None = None) ->
     """One ``train_study_student`` job per seed and student name (seed-major order)."""
     return [Job("distillation.study:train_study_student",
                 {"name": n, "seed": s, "teacher": teacher, "dkd_selected": dkd_selected},
-                f"{n} seed {s}") for s in seeds for n in names]
+                f"{n} seed {s}", study_student_name(n, s, teacher, dkd_selected)) for s in seeds for n in names]
 
 
-def dkd_candidate_jobs(teacher: str) -> list[Job]:
-    """One ``train_dkd_candidate`` job per DKD_GRID candidate."""
-    return [Job("distillation.study:train_dkd_candidate", {"candidate": c, "teacher": teacher}, c)
-            for c in DKD_GRID]
+def dkd_candidate_jobs(teacher: str, seed: int) -> list[Job]:
+    """One ``train_dkd_candidate`` job per DKD_GRID candidate, at ``seed`` (the run's)."""
+    return [Job("distillation.study:train_dkd_candidate", {"candidate": c, "teacher": teacher}, c,
+                student_name(c, teacher, seed)) for c in DKD_GRID]
 
 
 def method_student_jobs(methods, teachers, colour: bool = False) -> list[Job]:

@@ -16,3 +16,9 @@ def write_slowly(ctx, path: str, seconds: float) -> None:
         tmp.write_text("partial")
         time.sleep(seconds)
         tmp.write_text("done")
+
+
+def append_line(ctx, path: str, text: str) -> None:
+    """Append ``text`` to ``path`` (how many times a job ran)."""
+    with open(path, "a") as f:
+        f.write(text + "\n")

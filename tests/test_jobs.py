@@ -71,6 +71,23 @@ def test_a_failing_job_stops_the_pool_at_once_and_leaves_no_partial_file(tmp_pat
     assert not target.exists() and not list(target.parent.glob("*.tmp"))
 
 
+def test_jobs_writing_one_checkpoint_run_once(tmp_path):
+    """The bug: the student 'dkd' at seed 0 and the DKD grid's candidate 'dkd' both train
+    student_dkd_vgg16_seed0; with two workers both ran, the last writer winning."""
+    from distillation.study import dkd_candidate_jobs, student_jobs
+
+    jobs = student_jobs(["independent", "dkd"], [0, 1], "vgg16") + dkd_candidate_jobs("vgg16", 0)
+    keys = [j.key for j in jobs]
+    assert keys.count("student_dkd_vgg16_seed0") == 2 and "student_independent_none_seed1" in keys
+    log = tmp_path / "runs.txt"
+    ctx = RunContext(profile=PROFILES["smoke"], dataset="cifar10", data_dir=tmp_path,
+                     device=torch.device("cpu"), progress=False, jobs=2)
+    twice = [Job("jobs_helpers:append_line", {"path": str(log), "text": label}, label, "student_dkd_vgg16_seed0")
+             for label in ("student dkd seed 0", "candidate dkd")]
+    run_jobs(ctx, twice + [Job("jobs_helpers:append_line", {"path": str(log), "text": "other"}, "other", "b")])
+    assert sorted(log.read_text().split("\n")[:-1]) == ["other", "student dkd seed 0"]
+
+
 def test_a_failing_job_is_named(tmp_path):
     ctx = RunContext(profile=PROFILES["smoke"], dataset="cifar10", data_dir=tmp_path,
                      device=torch.device("cpu"), progress=False, jobs=2)

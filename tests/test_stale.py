@@ -88,3 +88,18 @@ echo "ran $1"
     assert [r["stage"] for r in rows if r["status"] == "failed"] == ["quantization/01_ptq"]
     assert all(r["status"] == "ok" for r in rows if r["stage"] != "quantization/01_ptq")
     assert last_line(logs / "quantization_01_ptq.log") == "RuntimeError: no kernel"
+
+
+def test_device_check_runs_every_stage_with_its_own_interpreter(tmp_path, monkeypatch):
+    """The bug: ``venv/bin/python -m common.device_check`` without an activated venv ran
+    run_all.sh's stages with the first ``python`` on PATH (no torch there): 0 stages ok."""
+    import common.device_check as device_check
+    (tmp_path / "run_all.sh").write_text(
+        'PYTHON=${PYTHON:-$(command -v python || command -v python3)}\n'   # run_all.sh's own choice
+        'if "$PYTHON" -c "import torch" 2>/dev/null; then status=ok; else status=failed; fi\n'
+        'echo "[run_all] stage baselines $status 0"\n')
+    monkeypatch.setattr(device_check, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")     # a python without torch, or none, comes first
+    monkeypatch.delenv("PYTHON", raising=False)
+    rows = device_check.run_stages("cpu", "cifar10", tmp_path, tmp_path / "scratch")
+    assert [(r["stage"], r["status"]) for r in rows] == [("baselines", "ok")]
