@@ -24,14 +24,20 @@ from common.cli import RunContext, add_common_args  # noqa: E402
 from common.results import write_results  # noqa: E402
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--pipelines", nargs="+", choices=list(PIPELINES), default=list(PIPELINES),
                         help="pipelines to run (default: all three)")
     parser.add_argument("--rounds", type=int, default=20,
                         help="timing rounds (every real-kernel stage once per round, in turns)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
     rows = run_pipelines(ctx, args.pipelines, args.rounds)
     write_results(rows, ctx.results_dir(TASK) / "pipelines.csv",

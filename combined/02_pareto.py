@@ -30,7 +30,9 @@ from common.results import read_rows, read_sidecar, write_results  # noqa: E402
 from pruning.study import get_structured_final  # noqa: E402
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--rounds", type=int, default=15,
@@ -38,7 +40,11 @@ def main(argv=None):
     parser.add_argument("--fronts-only", action="store_true",
                         help="recompute the Pareto fronts and the figure from the existing pareto_points.csv "
                              "(no model is built or timed; its accuracies, sizes and latencies are kept)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
     out = ctx.results_dir(TASK)
     if args.fronts_only:

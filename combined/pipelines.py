@@ -166,6 +166,35 @@ def stage_row(ctx: RunContext, pipeline: str, index: int, stage: Stage) -> tuple
 
 Step = Callable[[RunContext, nn.Module, str], Stage]
 
+CHANNEL_PRUNED = "vgg11-channel-pruned"   # the 70% channel-pruned VGG-11, named as study names it (no import of study)
+
+
+@dataclass(frozen=True)
+class PipelineStart:
+    """Stage 0 of a pipeline: its ``label`` (the row's step), the architecture ``model`` that
+    ``load`` returns ("vgg11", or ``CHANNEL_PRUNED``), and ``load`` itself (a cached model,
+    trained if missing)."""
+
+    label: str
+    model: str
+    load: Callable[[RunContext], nn.Module]
+
+
+@dataclass(frozen=True)
+class PipelineStep:
+    """A pipeline step: ``apply(ctx, previous stage's weights, file name)`` makes the next
+    ``Stage``. What it does, declared for readers such as ``study.plan``:
+    - ``trains``: "finetune" (the pruning fine-tune, validation every epoch), "pt2e-qat" (PT2E
+      int8 QAT), "fake-quant" (QAT through this study's fake-quantizers), "" (no training);
+    - ``calibrates``: one pass over ``calibration_batches`` sets activation ranges;
+    - ``reads_through_fake_quant``: its stage is simulated (read through fake-quantizers)."""
+
+    kind: str
+    apply: Step
+    trains: str = ""
+    calibrates: bool = False
+    reads_through_fake_quant: bool = False
+
 
 def kd_student(ctx: RunContext) -> VGG:
     """The cached logit-matching (KD) student of the distillation study (trained if missing)."""
@@ -173,14 +202,28 @@ def kd_student(ctx: RunContext) -> VGG:
     return study_student(ctx, "kd", teacher, teacher_meta)[0]
 
 
-# Pipeline name -> (start: ctx -> (label, model), the steps applied in order).
-PIPELINES: dict[str, tuple[Callable[[RunContext], tuple[str, nn.Module]], list[Step]]] = {
-    "kd_prune_int8": (lambda c: ("KD student (from VGG-16)", kd_student(c)), [
-        pruned_stage, int8_ptq_stage]),
-    "structured_int8_qat": (lambda c: ("70% channel-pruned VGG-11", get_structured_final(c)[0]), [
-        int8_qat_stage]),
-    "kd_int4_qat": (lambda c: ("KD student (from VGG-16)", kd_student(c)), [
-        int4_ptq_stage, int4_qat_stage]),
+def channel_pruned(ctx: RunContext) -> VGG:
+    """The pruning study's cached 70% channel-pruned VGG-11 (made if missing)."""
+    return get_structured_final(ctx)[0]
+
+
+KD_STUDENT = PipelineStart("KD student (from VGG-16)", "vgg11", kd_student)
+CHANNEL_PRUNED_VGG11 = PipelineStart("70% channel-pruned VGG-11", CHANNEL_PRUNED, channel_pruned)
+
+# The step kinds. int8 QAT prepares its graph from one example batch (no calibration pass: the
+# fake-quantizers' ranges are learned in training); int4 QAT starts from the calibrated int4 PTQ model.
+PRUNED = PipelineStep("pruned", pruned_stage, trains="finetune")
+INT8_PTQ = PipelineStep("int8_ptq", int8_ptq_stage, calibrates=True)
+INT8_QAT = PipelineStep("int8_qat", int8_qat_stage, trains="pt2e-qat")
+INT4_PTQ = PipelineStep("int4_ptq", int4_ptq_stage, calibrates=True, reads_through_fake_quant=True)
+INT4_QAT = PipelineStep("int4_qat", int4_qat_stage, trains="fake-quant", reads_through_fake_quant=True)
+STEP_KINDS: dict[str, PipelineStep] = {step.kind: step for step in (PRUNED, INT8_PTQ, INT8_QAT, INT4_PTQ, INT4_QAT)}
+
+# Pipeline name -> (start, the steps applied in order).
+PIPELINES: dict[str, tuple[PipelineStart, list[PipelineStep]]] = {
+    "kd_prune_int8": (KD_STUDENT, [PRUNED, INT8_PTQ]),
+    "structured_int8_qat": (CHANNEL_PRUNED_VGG11, [INT8_QAT]),
+    "kd_int4_qat": (KD_STUDENT, [INT4_PTQ, INT4_QAT]),
 }
 
 
@@ -188,12 +231,11 @@ def run_pipeline(ctx: RunContext, name: str) -> tuple[list[dict], dict[str, Time
     """Run pipeline ``name`` from its start model: one row per stage (stage 0 = start) and, by
     '<pipeline>/<stage>', the stages to time (those on real kernels)."""
     start, steps = PIPELINES[name]
-    label, model = start(ctx)
-    stage = fp32_stage(ctx, label, model.eval(), f"{name}_0")
+    stage = fp32_stage(ctx, start.label, start.load(ctx).eval(), f"{name}_0")
     rows, timed = [], {}
     for index in range(len(steps) + 1):
         if index:
-            stage = steps[index - 1](ctx, stage.weights, f"{name}_{index}")
+            stage = steps[index - 1].apply(ctx, stage.weights, f"{name}_{index}")
         row, to_time = stage_row(ctx, name, index, stage)
         rows.append(row)
         if to_time is not None:

@@ -14,6 +14,7 @@ import torch
 from common.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
 from common.cli import RunContext
 from common.data import num_classes
+from common.jobs import Job
 from common.models import VGG, build_model, count_parameters
 from common.results import device_description, git_commit
 from common.training import Recipe, evaluate, fit
@@ -79,5 +80,17 @@ def get_baseline(ctx: RunContext, model_name: str, force: bool = False) -> tuple
     """
     torch.manual_seed(ctx.seed)  # the initial weights depend on the seed alone
     model = build_model(model_name, num_classes(ctx.dataset), ctx.profile.width)
-    return train_and_cache(ctx, f"{model_name}_seed{ctx.seed}", model, baseline_recipe(ctx),
+    return train_and_cache(ctx, baseline_name(model_name, ctx.seed), model, baseline_recipe(ctx),
                            force=force, architecture=model_name, width=ctx.profile.width)
+
+
+def baseline_name(model_name: str, seed: int) -> str:
+    """The checkpoint name of a baseline: ``<model>_seed<seed>``."""
+    return f"{model_name}_seed{seed}"
+
+
+def baseline_jobs(model_names, seed: int, force: bool = False) -> list[Job]:
+    """One ``get_baseline`` job per model of ``model_names`` (the run's ``seed``), keyed by its
+    checkpoint; the baselines stage runs them (``common.train``) and a cost plan prices them."""
+    return [Job("common.baselines:get_baseline", {"model_name": name, "force": force}, name,
+                baseline_name(name, seed), model=name, epochs_of="epochs") for name in model_names]

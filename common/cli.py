@@ -36,7 +36,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="folder holding cifar-100-python/ or cifar-10-batches-py/ "
                              "(default: $CIFAR_DIR, else ./data)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile models for training (trains with the eager step)")
     parser.add_argument("--train-step", choices=STEP_MODES, default="auto",
@@ -60,6 +60,9 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit(f"--device {name} asked for CUDA, but torch sees no GPU; use --device cpu")
     return device
+
+
+DEFAULT_SEED = 0   # every script's --seed unless given (run_all passes none)
 
 
 SPLIT_FIELDS = ("profile", "dataset", "data_dir", "device")   # what RunContext.splits depends on

@@ -44,6 +44,11 @@ class DatasetNotFoundError(FileNotFoundError):
     """The CIFAR pickles are not where they were looked for and could not be downloaded."""
 
 
+# Images per split of both CIFAR datasets (the validation split is carved from train): what a cost
+# plan counts without loading the data.
+CIFAR_TRAIN_IMAGES = 50_000
+CIFAR_TEST_IMAGES = 10_000
+
 def num_classes(name: str) -> int:
     """Number of classes of 'cifar10' (10) or 'cifar100' (100)."""
     return _spec(name)["num_classes"]

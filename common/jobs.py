@@ -9,9 +9,9 @@ it runs alone; the stage then reads every model from that cache as before. So re
 depend on the number of workers, and a stage run with ``--jobs 1`` does the same work in the
 same order as before the pool existed.
 
-Beyond one machine the same jobs run as a job array through each stage's per-job flags (e.g.
-``distillation/01_students.py --methods kd --seeds 1``): every array task caches its model, and
-a last task without those flags collects the results. This module writes no cluster code.
+Beyond one machine the same jobs go to SLURM as one job array through submitit
+(``study.launch``, ``./run_all.sh --launcher slurm``); the stage's script then runs once more
+and collects the results from the cache. This module writes no cluster code.
 """
 
 from __future__ import annotations
@@ -59,12 +59,18 @@ class Job:
     """One training: ``function`` ('package.module:name') called as ``function(ctx, **kwargs)``.
 
     ``label`` names it in progress output; the function must cache what it trains; ``key``
-    names what it caches (``run_jobs`` runs jobs with an equal non-empty key once)."""
+    names what it caches (``run_jobs`` runs jobs with an equal non-empty key once); ``model``,
+    ``teacher`` and ``epochs_of`` say what it trains, so a cost plan prices the very jobs a stage
+    runs."""
 
     function: str
     kwargs: dict = field(default_factory=dict)
     label: str = ""
     key: str = ""        # the checkpoint it writes, where known: jobs with an equal key are one job
+    model: str = ""      # what it trains, for a cost plan: the architecture (vgg11, vgg16, ...)
+    teacher: str = ""    # the teacher it runs a forward of every step ('' or 'none': no teacher)
+    epochs_of: str = ""  # the profile setting that gives its epochs (epochs, finetune_epochs, student_epochs)
+    waits_for: str = ""  # a choice the stage makes before it can run (a launcher leaves it to the stage)
 
     def run(self, ctx) -> None:
         """Call the job's function with ``ctx`` (a ``RunContext``) in this process."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from common.baselines import get_baseline
+from common.baselines import baseline_jobs, get_baseline
 from common.cli import RunContext, add_common_args
-from common.jobs import Job, run_jobs
+from common.jobs import run_jobs
 from common.results import read_rows, write_results
 
 BASELINE_MODELS = ("vgg11", "vgg16", "vgg19")
@@ -29,18 +29,23 @@ def baseline_row(meta: dict) -> dict:
             "train_device": meta["device"]}
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(description=__doc__,
                                                      formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--model", "--models", nargs="+", default=list(BASELINE_MODELS),
                         choices=["vgg11", "vgg13", "vgg16", "vgg19"], dest="models")
     parser.add_argument("--force", action="store_true", help="retrain even if a checkpoint exists")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
 
     # trained concurrently with --jobs N, then read from the checkpoint cache
-    run_jobs(ctx, [Job("common.baselines:get_baseline", {"model_name": name, "force": args.force}, name)
-                   for name in args.models], desc="baselines")
+    run_jobs(ctx, baseline_jobs(args.models, ctx.seed, args.force), desc="baselines")
     new_rows = [baseline_row(get_baseline(ctx, name)[1]) for name in args.models]
     csv_path = ctx.results_dir("baselines") / "baselines.csv"
     fresh = {(r["model"], str(r["seed"])) for r in new_rows}

@@ -26,13 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from common.cli import RunContext, add_common_args  # noqa: E402
 from common.jobs import run_jobs  # noqa: E402
 from common.results import write_results  # noqa: E402
-from distillation.study import (STUDENTS, TASK, TEACHER, TUNED_DKD, dkd_candidate_jobs,  # noqa: E402
-                                get_teacher, kept_student_rows, recorded_dkd_selection, student_jobs,
-                                student_row, study_student, teacher_provenance, tune_dkd)
+from distillation.study import (STUDENTS, TASK, TEACHER, TUNED_DKD, get_teacher,  # noqa: E402
+                                kept_student_rows, recorded_dkd_selection, student_row, students_stage_jobs,
+                                study_student, teacher_provenance, tune_dkd)
 from distillation.summary import seed_summary  # noqa: E402
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--methods", nargs="+", choices=list(STUDENTS), default=list(STUDENTS),
@@ -43,7 +45,11 @@ def main(argv=None):
                         help="student seeds (default: --seed); rows of other seeds already in "
                              "students.csv from the same teacher and recipe are kept, so seeds can be "
                              "trained in separate runs. --seed is the seed DKD's settings are chosen at")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
     seeds = args.seeds or [ctx.seed]
     teacher, teacher_meta = get_teacher(ctx, args.teacher)  # one teacher (of --seed) for every seed
@@ -58,14 +64,14 @@ def main(argv=None):
         if dkd_selected is not None:
             print(f"[dkd] selection at seed {ctx.seed} read from dkd_tuning.csv: {dkd_selected}")
     tune_now = TUNED_DKD in args.methods and dkd_selected is None
-    plain = [name for name in args.methods if name != TUNED_DKD]
-    run_jobs(ctx, student_jobs(plain, seeds, args.teacher)
-             + (dkd_candidate_jobs(args.teacher, ctx.seed) if tune_now else []), desc="students")
+    first, _ = students_stage_jobs(args.methods, seeds, args.teacher, ctx.seed, dkd_selected, tune=tune_now)
+    run_jobs(ctx, first, desc="students")
     if tune_now:
         dkd_selected, tuning = tune_dkd(ctx, teacher, teacher_meta)
         write_results(tuning, ctx.results_dir(TASK) / "dkd_tuning.csv", ctx.provenance(**teacher_prov))
     if TUNED_DKD in args.methods:
-        run_jobs(ctx, student_jobs([TUNED_DKD], seeds, args.teacher, dkd_selected), desc="dkd_tuned")
+        run_jobs(ctx, students_stage_jobs([TUNED_DKD], seeds, args.teacher, ctx.seed, dkd_selected, False)[1],
+                 desc="dkd_tuned")
 
     rows = []
     for seed in seeds:

@@ -35,12 +35,18 @@ def summary_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--images", type=int, default=64, help="test images (seeded choice)")
     parser.add_argument("--teacher", default=TEACHER)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
     teacher, teacher_meta = get_teacher(ctx, args.teacher)
     models = {"teacher": teacher}

@@ -20,26 +20,30 @@ from common.cli import RunContext, add_common_args  # noqa: E402
 from common.jobs import run_jobs  # noqa: E402
 from common.results import write_results  # noqa: E402
 from distillation.study import (JITTER_SEED, TASK, TEACHER, clean_and_jitter_top1,  # noqa: E402
-                                colour_label, get_colour_teacher, get_student, get_teacher,
-                                method_student_jobs)
+                                colour_label, colour_stage_jobs, get_colour_teacher, get_student,
+                                get_teacher)
 
 METHODS = ("crd", "kd", "hints")
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--teacher", default=TEACHER)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
     teacher, teacher_meta = get_teacher(ctx, args.teacher)
     colour, colour_meta = get_colour_teacher(ctx, teacher, teacher_meta)
     label = colour_label(args.teacher)
     # the students first (concurrently with --jobs N; those from T are usually cached by 01)
-    run_jobs(ctx, method_student_jobs(["independent"], [None])
-             + method_student_jobs(args.methods, [args.teacher])
-             + method_student_jobs(args.methods, [args.teacher], colour=True), desc="students")
+    run_jobs(ctx, colour_stage_jobs(args.methods, args.teacher, ctx.seed), desc="students")
     models = [("T", "-", teacher), ("T_colour", "-", colour),
               ("S_I", "-", get_student(ctx, "independent")[0])]
     for method in args.methods:

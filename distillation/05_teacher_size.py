@@ -19,14 +19,20 @@ from common.results import write_results  # noqa: E402
 from distillation.study import TASK, alignment, get_student, get_teacher, method_student_jobs  # noqa: E402
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--teachers", nargs="+", default=["vgg16", "vgg19"])
     parser.add_argument("--method", default="kd")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
-    run_jobs(ctx, method_student_jobs([args.method], args.teachers), desc="students")
+    run_jobs(ctx, method_student_jobs([args.method], args.teachers, seed=ctx.seed), desc="students")
     rows = []
     for name in args.teachers:
         teacher, teacher_meta = get_teacher(ctx, name)

@@ -10,6 +10,7 @@ when their recipe, method settings or teacher checkpoint change.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 
 import torch
@@ -190,24 +191,63 @@ def colour_label(teacher: str) -> str:
     return f"{teacher}-colour"
 
 
+def _needs_teacher(name: str) -> bool:
+    return name == TUNED_DKD or METHODS[STUDENTS[name][0]].needs_teacher
+
+
 def student_jobs(names, seeds, teacher: str, dkd_selected: str | None = None) -> list[Job]:
-    """One ``train_study_student`` job per seed and student name (seed-major order)."""
+    """One ``train_study_student`` job per seed and student name (seed-major order), keyed by the
+    checkpoint it writes (``study_student_name``; '' for ``dkd_tuned`` before its candidate is
+    chosen)."""
     return [Job("distillation.study:train_study_student",
                 {"name": n, "seed": s, "teacher": teacher, "dkd_selected": dkd_selected},
-                f"{n} seed {s}", study_student_name(n, s, teacher, dkd_selected)) for s in seeds for n in names]
+                f"{n} seed {s}", study_student_name(n, s, teacher, dkd_selected), model=STUDENT,
+                teacher=teacher if _needs_teacher(n) else "none", epochs_of="student_epochs")
+            for s in seeds for n in names]
 
 
 def dkd_candidate_jobs(teacher: str, seed: int) -> list[Job]:
     """One ``train_dkd_candidate`` job per DKD_GRID candidate, at ``seed`` (the run's)."""
     return [Job("distillation.study:train_dkd_candidate", {"candidate": c, "teacher": teacher}, c,
-                student_name(c, teacher, seed)) for c in DKD_GRID]
+                student_name(c, teacher, seed), model=STUDENT, teacher=teacher, epochs_of="student_epochs")
+            for c in DKD_GRID]
 
 
-def method_student_jobs(methods, teachers, colour: bool = False) -> list[Job]:
-    """One ``train_method_student`` job per teacher and method."""
+def students_stage_jobs(names, seeds, teacher: str, tuning_seed: int, dkd_selected: str | None = None,
+                        tune: bool = True) -> tuple[list[Job], list[Job]]:
+    """The trainings of distillation/01, in two batches: (every student that does not wait for
+    the DKD choice, plus the DKD candidates at ``tuning_seed`` when the stage makes the choice
+    (``tune``); ``dkd_tuned`` at every seed, run once the choice is made). Before the choice is
+    known (``dkd_selected`` None), ``dkd_tuned`` at the tuning seed is one of the candidates and is
+    left out, and at the other seeds it is keyed by the placeholder '<selected DKD candidate>'."""
+    plain = [n for n in names if n != TUNED_DKD]
+    first = student_jobs(plain, seeds, teacher)
+    if TUNED_DKD not in names:
+        return first, []
+    first += dkd_candidate_jobs(teacher, tuning_seed) if tune else []
+    if dkd_selected is not None:
+        return first, student_jobs([TUNED_DKD], seeds, teacher, dkd_selected)
+    tuned = [dataclasses.replace(job, key=student_name("<selected DKD candidate>", teacher, seed),
+                                 waits_for="the DKD choice on validation")
+             for seed, job in zip(seeds, student_jobs([TUNED_DKD], seeds, teacher)) if seed != tuning_seed]
+    return first, tuned
+
+
+def method_student_jobs(methods, teachers, colour: bool = False, seed: int = 0) -> list[Job]:
+    """One ``train_method_student`` job per teacher and method (None: a method without one),
+    at the run's ``seed``, keyed by the student's checkpoint."""
     return [Job("distillation.study:train_method_student",
-                {"method": m, "teacher": t, "colour": colour}, f"{m} from {t}{'-colour' if colour else ''}")
+                {"method": m, "teacher": t, "colour": colour}, f"{m} from {t}{'-colour' if colour else ''}",
+                student_name(m, "none" if t is None else colour_label(t) if colour else t, seed), model=STUDENT,
+                teacher="none" if t is None else colour_label(t) if colour else t, epochs_of="student_epochs")
             for t in teachers for m in methods]
+
+
+def colour_stage_jobs(methods, teacher: str, seed: int = 0) -> list[Job]:
+    """The student jobs of distillation/04: S_I, then ``methods`` from ``teacher`` and from its
+    colour-jitter fine-tune."""
+    return (method_student_jobs(["independent"], [None], seed=seed) + method_student_jobs(methods, [teacher], seed=seed)
+            + method_student_jobs(methods, [teacher], colour=True, seed=seed))
 
 
 def written_with(sidecar: dict, ctx: RunContext, teacher_meta: dict) -> bool:

@@ -5,17 +5,26 @@ Writes results/<dataset>-<profile>/pruning/unstructured_sensitivity.csv (layer, 
 top1_acc) and unstructured_sensitivity.png (one curve per layer).
 """
 
+import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from pruning.cli import sensitivity_main  # noqa: E402
-from pruning.study import UNSTRUCTURED  # noqa: E402
+from common.cli import RunContext  # noqa: E402
+from pruning.cli import sensitivity_parser  # noqa: E402
+from pruning.study import UNSTRUCTURED, run_sensitivity  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
+    return sensitivity_parser(UNSTRUCTURED, __doc__)
 
 
 def main(argv=None):
-    sensitivity_main(UNSTRUCTURED, __doc__, argv)
+    args = build_parser().parse_args(argv)
+    run_sensitivity(RunContext.from_args(args), UNSTRUCTURED, args.grid)
 
 
 if __name__ == "__main__":

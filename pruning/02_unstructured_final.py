@@ -12,17 +12,27 @@ Writes results/<dataset>-<profile>/pruning/unstructured_final.csv (layer, chosen
 zeros, sparsity) and caches the model in checkpoints/.
 """
 
+import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from pruning.cli import final_main  # noqa: E402
-from pruning.study import UNSTRUCTURED  # noqa: E402
+from common.cli import RunContext  # noqa: E402
+from pruning.cli import final_parser  # noqa: E402
+from pruning.study import UNSTRUCTURED, write_final  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
+    return final_parser(UNSTRUCTURED, __doc__, "overall sparsity of conv+linear weights (fraction)")
 
 
 def main(argv=None):
-    final_main(UNSTRUCTURED, __doc__, "overall sparsity of conv+linear weights (fraction)", argv)
+    args = build_parser().parse_args(argv)
+    write_final(RunContext.from_args(args), UNSTRUCTURED, getattr(args, UNSTRUCTURED.target_key),
+                force=args.force)
 
 
 if __name__ == "__main__":

@@ -6,17 +6,26 @@ Writes results/<dataset>-<profile>/pruning/structured_sensitivity.csv (layer, ra
 channels_before, channels_after, params_fraction, top1_acc) and structured_sensitivity.png.
 """
 
+import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from pruning.cli import sensitivity_main  # noqa: E402
-from pruning.study import STRUCTURED  # noqa: E402
+from common.cli import RunContext  # noqa: E402
+from pruning.cli import sensitivity_parser  # noqa: E402
+from pruning.study import STRUCTURED, run_sensitivity  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
+    return sensitivity_parser(STRUCTURED, __doc__)
 
 
 def main(argv=None):
-    sensitivity_main(STRUCTURED, __doc__, argv)
+    args = build_parser().parse_args(argv)
+    run_sensitivity(RunContext.from_args(args), STRUCTURED, args.grid)
 
 
 if __name__ == "__main__":

@@ -7,17 +7,27 @@ Writes results/<dataset>-<profile>/pruning/structured_final.csv (layer, ratio, c
 channels_after) and caches the smaller model in checkpoints/.
 """
 
+import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from pruning.cli import final_main  # noqa: E402
-from pruning.study import STRUCTURED  # noqa: E402
+from common.cli import RunContext  # noqa: E402
+from pruning.cli import final_parser  # noqa: E402
+from pruning.study import STRUCTURED, write_final  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
+    return final_parser(STRUCTURED, __doc__, "fraction of parameters to remove (0.7 keeps ~30%%)")
 
 
 def main(argv=None):
-    final_main(STRUCTURED, __doc__, "fraction of parameters to remove (0.7 keeps ~30%%)", argv)
+    args = build_parser().parse_args(argv)
+    write_final(RunContext.from_args(args), STRUCTURED, getattr(args, STRUCTURED.target_key),
+                force=args.force)
 
 
 if __name__ == "__main__":

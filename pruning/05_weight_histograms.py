@@ -32,9 +32,15 @@ def weight_stats(model_name, model):
     return rows
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(description=__doc__))
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
     base, _ = get_baseline(ctx, "vgg11")
     unstructured, _ = get_unstructured_final(ctx)

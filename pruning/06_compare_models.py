@@ -30,12 +30,18 @@ from pruning.study import (TASK, get_structured_final, get_unstructured_final, t
                            val_top1)
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(description=__doc__))
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 256])
     parser.add_argument("--rounds", type=int, default=30,
                         help="timing rounds (every model and batch size once per round, in turns)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
     base, base_meta = get_baseline(ctx, "vgg11")
     unstructured, u_meta = get_unstructured_final(ctx)

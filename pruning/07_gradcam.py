@@ -21,10 +21,16 @@ from common.results import write_results  # noqa: E402
 from pruning.study import TASK, get_structured_final, get_unstructured_final  # noqa: E402
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(description=__doc__))
     parser.add_argument("--images", type=int, default=32, help="test images (seeded choice)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
     models = {"original": get_baseline(ctx, "vgg11")[0], "unstructured": get_unstructured_final(ctx)[0],
               "structured": get_structured_final(ctx)[0]}

@@ -20,12 +20,18 @@ from pruning.study import (TASK, UNSTRUCTURED, ratio_rule,  # noqa: E402
                            prune_unstructured_and_finetune, test_accuracy)
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(description=__doc__))
     parser.add_argument("--targets", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9])
     parser.add_argument("--finetune-epochs", type=int, default=None,
                         help="default: the profile's finetune_epochs")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
     base, base_meta = get_baseline(ctx, "vgg11")
     rule, _ = ratio_rule(ctx, UNSTRUCTURED, base, base_meta)

@@ -28,6 +28,7 @@ from pruning.methods import (channel_prune, layer_sparsity, magnitude_mask, over
 TASK = "pruning"
 SPARSITY_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 CHANNEL_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+FINAL_TARGET = 0.7   # the pruned models every later stage reads: 70% sparsity / 70% of parameters removed
 
 
 def val_top1(model: VGG, ctx: RunContext) -> float:
@@ -273,7 +274,12 @@ def ratio_rule(ctx: RunContext, kind: PruningKind, base: VGG, base_meta: dict
     return (lambda target: ratios_for_target(curves, base_val, achieved, target)), base_val
 
 
-def get_final(ctx: RunContext, kind: PruningKind, target: float = 0.7, force: bool = False
+def final_name(kind_name: str, target: float = FINAL_TARGET, seed: int = 0) -> str:
+    """The checkpoint name of a pruned final VGG-11: ``vgg11_<kind><pct>_seed<seed>``."""
+    return f"vgg11_{kind_name}{round(target * 100)}_seed{seed}"
+
+
+def get_final(ctx: RunContext, kind: PruningKind, target: float = FINAL_TARGET, force: bool = False
               ) -> tuple[VGG, dict]:
     """The VGG-11 pruned to ``target`` by the equal-drop rule and fine-tuned: cached or made.
 
@@ -281,7 +287,7 @@ def get_final(ctx: RunContext, kind: PruningKind, target: float = 0.7, force: bo
     (structured). Cached as ``checkpoints/<dataset>-<profile>/vgg11_<kind><pct>_seed<seed>.pt``;
     meta holds the per-layer ratios, the drop budget delta and the accuracies.
     """
-    name = f"vgg11_{kind.name}{round(target * 100)}_seed{ctx.seed}"
+    name = final_name(kind.name, target, ctx.seed)
     base, base_meta = get_baseline(ctx, "vgg11")
     settings = {kind.target_key: target, "grid": list(kind.grid), "epochs": ctx.profile.finetune_epochs,
                 "base_trained_utc": base_meta.get("trained_utc")}
@@ -296,12 +302,12 @@ def get_final(ctx: RunContext, kind: PruningKind, target: float = 0.7, force: bo
     return model, meta
 
 
-def get_unstructured_final(ctx: RunContext, target: float = 0.7, force: bool = False):
+def get_unstructured_final(ctx: RunContext, target: float = FINAL_TARGET, force: bool = False):
     """``get_final`` for unstructured pruning to ``target`` overall sparsity."""
     return get_final(ctx, UNSTRUCTURED, target, force)
 
 
-def get_structured_final(ctx: RunContext, reduction: float = 0.7, force: bool = False):
+def get_structured_final(ctx: RunContext, reduction: float = FINAL_TARGET, force: bool = False):
     """``get_final`` for channel pruning removing ``reduction`` of the parameters."""
     return get_final(ctx, STRUCTURED, reduction, force)
 

@@ -27,12 +27,18 @@ from quantization.formats import ptq_rows  # noqa: E402
 from quantization.study import TASK, base_model  # noqa: E402
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--rounds", type=int, default=20,
                         help="timing rounds (every real-kernel model once per round, in turns)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
     base, meta = base_model(ctx)
     rows = ptq_rows(base, ctx, args.rounds)

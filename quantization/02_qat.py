@@ -26,12 +26,18 @@ from quantization.plots import plot_qat_recovery  # noqa: E402
 from quantization.study import TASK, base_model  # noqa: E402
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--epochs", type=int, default=None,
                         help="QAT epochs per format (default: the profile's finetune_epochs)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
     base, meta = base_model(ctx)
     epochs = args.epochs or ctx.profile.finetune_epochs

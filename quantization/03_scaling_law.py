@@ -26,7 +26,9 @@ from quantization.scaling_law import K_BITS, bit_optimal, ptq_sweep, qat_sweep  
 from quantization.study import BASE_MODEL, TASK  # noqa: E402
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--models", nargs="+", default=["vgg11", "vgg16", "vgg19"],
@@ -37,7 +39,11 @@ def main(argv=None):
     parser.add_argument("--qat-bits", type=int, nargs="*", default=[2, 3, 4],
                         help="k values that also get QAT on VGG-11 (none: PTQ only)")
     parser.add_argument("--qat-epochs", type=int, default=1)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
     models = {name: get_baseline(ctx, name)[0] for name in args.models}
     if args.with_pruned:

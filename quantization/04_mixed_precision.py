@@ -29,7 +29,9 @@ from quantization.plots import plot_mixed_precision  # noqa: E402
 from quantization.study import TASK, base_model  # noqa: E402
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--low-bits", type=int, nargs="+", default=[4, 3, 2],
@@ -38,7 +40,11 @@ def main(argv=None):
     parser.add_argument("--hutchinson-samples", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=15,
                         help="timing rounds of the real-kernel models (each once per round, in turns)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
     base, meta = base_model(ctx)
     sens = ctx.cached_rows(TASK, "hessian_trace.csv",

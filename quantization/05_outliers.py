@@ -27,10 +27,16 @@ from quantization.plots import plot_clipping, plot_distributions, plot_per_layer
 from quantization.study import TASK, base_model  # noqa: E402
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this stage (its shared flags and its own); built without running
+    anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     ctx = RunContext.from_args(args)
     base, meta = base_model(ctx)
     samples, absmax = outlier_inputs(base, ctx)

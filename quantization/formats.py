@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -31,7 +32,7 @@ from common.models import VGG
 from common.training import module_device
 from common.timing import InferenceCompiled, Timed, new_session_id, one_session, time_interleaved
 from quantization.activations import ActSpec
-from quantization.fake_quant import Scheme, uniform_config, uniform_scheme
+from quantization.fake_quant import Scheme, apply_scheme, uniform_config, uniform_scheme
 from quantization.pt2e import (compile_int8, convert_int8, int8_program, prepare_int8_qat,
                                quantize_int8_pt2e)
 from quantization.quantizers import QuantSpec
@@ -40,6 +41,36 @@ from quantization.study import (accuracy_columns, calibration_batches, latency_b
 
 INT4_ACT_PERCENTILE = 99.99
 WITHIN_POINTS = 0.5      # "recovered": within this many points of fp32
+
+QAT_FORMATS: dict[str, str] = {   # qat_curves' formats, in order -> the training each runs
+    "fp32": "plain",                # the fine-tune control, no quantizer
+    "fp16": "fake-quant", "bf16": "fake-quant", "int4": "fake-quant",   # simulated_schemes' entries
+    "int8": "pt2e-qat",             # PT2E int8 QAT (PTQ read first, converted and read after)
+}
+
+
+@dataclass(frozen=True)
+class PtqRow:
+    """A row of ``ptq_rows``: its ``name`` (for a fake-quant row, its ``simulated_schemes`` key),
+    how its model runs a forward -- "plain" (real kernels, or fp32 convs on rounded weights; no
+    activation fake-quantizers) or "fake-quant" (activations fake-quantized) -- and whether making
+    it runs one calibration pass over ``calibration_batches``."""
+
+    name: str
+    forward: str = "plain"
+    calibrates: bool = False
+
+
+PTQ_ROWS: tuple[PtqRow, ...] = (   # ptq_rows' rows, in table order: the function iterates over these
+    PtqRow("fp32"), PtqRow("fp32-compiled"), PtqRow("fp16"), PtqRow("bf16"),
+    PtqRow("int8-pt2e", calibrates=True),                  # torchao PT2E static W8A8: observers calibrated
+    PtqRow("int8-sim", "fake-quant", calibrates=True),     # the simulator's W8A8 check
+    PtqRow("int4-torchao"), PtqRow("int4-weight-only"),
+    PtqRow("int4", "fake-quant", calibrates=True),         # W4A4
+)
+PTQ_PLAIN_ROWS: tuple[str, ...] = tuple(r.name for r in PTQ_ROWS if r.forward == "plain")
+PTQ_ACTIVATION_SCHEMES: tuple[str, ...] = tuple(r.name for r in PTQ_ROWS if r.forward == "fake-quant")
+PTQ_CALIBRATIONS: int = sum(r.calibrates for r in PTQ_ROWS)   # calibration passes of ptq_rows
 
 
 class InputCast(nn.Module):
@@ -85,7 +116,9 @@ def ptq_rows(base: VGG, ctx: RunContext, rounds: int) -> list[dict]:
     CPU-only int8 backend -- keeps its reading in other_session_latency_ms). The PT2E int8 row
     is the saved converted program: its bytes, and the accuracy and latency of the model loaded
     back from it; it is 'real' only if Inductor lowered it to int8 kernels (counted), otherwise
-    labelled simulated. The fake-quant check keeps this study's packed int8 file."""
+    labelled simulated. The fake-quant check keeps this study's packed int8 file. The rows are
+    ``PTQ_ROWS``, in that order: a row that calibrates gets ``calibration_batches``, a fake-quant
+    row's model is its ``simulated_schemes`` entry, calibrated."""
     example = latency_batch(ctx)
     schemes = simulated_schemes(base)
     rows, timed = [], {}
@@ -107,29 +140,57 @@ def ptq_rows(base: VGG, ctx: RunContext, rounds: int) -> list[dict]:
 
     fp32_bytes = state_dict_bytes(base, ctx, "fp32")
     library = "cuDNN, TF32 off" if ctx.device.type == "cuda" else "oneDNN"   # common.numerics
-    row("fp32", "fp32 (eager)", "fp32", "fp32", base, fp32_bytes, False, f"fp32 conv ({library}), eager")
-    row("fp32", "fp32 (torch.compile)", "fp32", "fp32", base, fp32_bytes, False,
-        runner=InferenceCompiled(base))
-    for fmt, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
-        model = cast_model(base, dtype)
-        row(fmt, f"{fmt} cast", fmt, fmt, model, state_dict_bytes(model.model, ctx, fmt), False,
-            f"{fmt} conv ({library}), eager", example_dtype=dtype)
-    calibration = calibration_batches(ctx)
-    int8, program_bytes = int8_program(base, calibration, quantized_dir(ctx) / "int8_pt2e.pt2")   # scored as read back
-    row("int8", "W8A8 static (torchao PT2E)", "int8 per-channel", "int8 per-tensor", int8,
-        program_bytes, False, runner=compile_int8(int8))
-    row("int8", "W8A8 (fake-quant check)", "int8 per-channel", "int8 per-tensor (max)",
-        quantized_copy(base, schemes["int8-sim"], ctx),
-        quantized_file_bytes(base, uniform_config(base, QuantSpec(8)), ctx, "int8"), True, "fp32 simulation")
-    torchao4 = torchao_int4_weight_only(base)
-    row("int4", "W4 weight-only (torchao)", "int4 per-channel-and-tap", "fp32", torchao4,
-        state_dict_bytes(torchao4, ctx, "int4_torchao"), False,
-        "torchao IntxUnpackedToInt8Tensor (int4 held in int8, dequantized for an fp32 conv)")
-    int4_file = quantized_file_bytes(base, uniform_config(base, QuantSpec(4)), ctx, "int4")
-    row("int4", "W4 weight-only (packed)", "int4 per-channel", "fp32",
-        quantized_copy(base, schemes["int4-weight-only"], ctx), int4_file, True, "fp32 simulation")
-    row("int4", "W4A4", "int4 per-channel", f"int4 per-tensor (p{INT4_ACT_PERCENTILE:g})",
-        quantized_copy(base, schemes["int4"], ctx), int4_file, True, "fp32 simulation")
+    int4_file = {}     # the packed int4 weight file, shared by the two packed-int4 rows
+
+    def fp32(_):
+        row("fp32", "fp32 (eager)", "fp32", "fp32", base, fp32_bytes, False, f"fp32 conv ({library}), eager")
+
+    def fp32_compiled(_):
+        row("fp32", "fp32 (torch.compile)", "fp32", "fp32", base, fp32_bytes, False,
+            runner=InferenceCompiled(base))
+
+    def cast(fmt, dtype):
+        def build(_):
+            model = cast_model(base, dtype)
+            row(fmt, f"{fmt} cast", fmt, fmt, model, state_dict_bytes(model.model, ctx, fmt), False,
+                f"{fmt} conv ({library}), eager", example_dtype=dtype)
+        return build
+
+    def int8_pt2e(calibration):
+        int8, program_bytes = int8_program(base, calibration, quantized_dir(ctx) / "int8_pt2e.pt2")  # scored as read back
+        row("int8", "W8A8 static (torchao PT2E)", "int8 per-channel", "int8 per-tensor", int8,
+            program_bytes, False, runner=compile_int8(int8))
+
+    def int8_sim(model):
+        row("int8", "W8A8 (fake-quant check)", "int8 per-channel", "int8 per-tensor (max)", model,
+            quantized_file_bytes(base, uniform_config(base, QuantSpec(8)), ctx, "int8"), True, "fp32 simulation")
+
+    def int4_torchao(_):
+        torchao4 = torchao_int4_weight_only(base)
+        row("int4", "W4 weight-only (torchao)", "int4 per-channel-and-tap", "fp32", torchao4,
+            state_dict_bytes(torchao4, ctx, "int4_torchao"), False,
+            "torchao IntxUnpackedToInt8Tensor (int4 held in int8, dequantized for an fp32 conv)")
+
+    def int4_weight_only(_):
+        int4_file["bytes"] = quantized_file_bytes(base, uniform_config(base, QuantSpec(4)), ctx, "int4")
+        row("int4", "W4 weight-only (packed)", "int4 per-channel", "fp32",
+            quantized_copy(base, schemes["int4-weight-only"], ctx), int4_file["bytes"], True, "fp32 simulation")
+
+    def int4(model):
+        row("int4", "W4A4", "int4 per-channel", f"int4 per-tensor (p{INT4_ACT_PERCENTILE:g})", model,
+            int4_file["bytes"], True, "fp32 simulation")
+
+    builders = {"fp32": fp32, "fp32-compiled": fp32_compiled, "fp16": cast("fp16", torch.float16),
+                "bf16": cast("bf16", torch.bfloat16), "int8-pt2e": int8_pt2e, "int8-sim": int8_sim,
+                "int4-torchao": int4_torchao, "int4-weight-only": int4_weight_only, "int4": int4}
+    if set(builders) != {spec.name for spec in PTQ_ROWS}:
+        raise RuntimeError(f"PTQ_ROWS {[spec.name for spec in PTQ_ROWS]} do not match ptq_rows' rows {list(builders)}")
+    for spec in PTQ_ROWS:
+        calibration = calibration_batches(ctx) if spec.calibrates else None
+        if spec.forward == "fake-quant":   # the simulated_schemes entry of that name, activation ranges calibrated
+            builders[spec.name](apply_scheme(copy.deepcopy(base), schemes[spec.name], calibration).eval())
+        else:
+            builders[spec.name](calibration)
     latencies = time_interleaved({str(i): t for i, t in timed.items()}, new_session_id("ptq"), rounds=rounds)
     for i, r in enumerate(rows):
         r.update(latencies.get(str(i), {"latency_ms": "", "int8_kernels": ""}))
@@ -145,7 +206,8 @@ def qat_curves(base: VGG, ctx: RunContext, epochs: int) -> list[dict]:
     every epoch, top1_acc on test for the PTQ model (epoch 0) and the final model only, how
     measured). An fp32 fine-tune of the same recipe is the control. Formats train at their own
     precision: bf16 autocast for the bf16 format and the fp32 control (the trainer's recipe),
-    none for fp16 (its values would be bf16 otherwise) and int8 (PT2E graphs train in fp32)."""
+    none for fp16 (its values would be bf16 otherwise) and int8 (PT2E graphs train in fp32).
+    The formats are ``QAT_FORMATS``, in that order, each run by the training it names."""
     rows = []
     schemes = simulated_schemes(base)
 
@@ -167,21 +229,26 @@ def qat_curves(base: VGG, ctx: RunContext, epochs: int) -> list[dict]:
         acc = accuracy_columns(model, ctx)
         record(fmt, 0, acc["val_top1_acc"], acc["top1_acc"], how)
 
-    record_ptq("fp32", base, "fp32 model")
-    run("fp32", copy.deepcopy(base), "fp32 model (fine-tune control)", bf16=True)
-    for fmt in ("fp16", "bf16", "int4"):
-        model = quantized_copy(base, schemes[fmt], ctx)
-        record_ptq(fmt, model, "fake-quant model")
-        run(fmt, model, "fake-quant model", bf16=fmt != "fp16")
-    calibration = calibration_batches(ctx)
-    record_ptq("int8", compile_int8(quantize_int8_pt2e(base, calibration[0], calibration)),
-               "converted int8 (PT2E PTQ)")
-    prepared = prepare_int8_qat(copy.deepcopy(base), calibration[0])
-    seconds = run("int8", prepared, "PT2E fake-quant graph (observers frozen for evaluation)", bf16=False)
-    final = accuracy_columns(compile_int8(convert_int8(prepared, base, calibration[0])), ctx)
-    rows[-1] = {**rows[-1], "val_top1_acc": final["val_top1_acc"], "top1_acc": final["top1_acc"],
-                "measured_on": "converted int8 (PT2E QAT)", "simulated": "no"}
-    print(f"[qat] int8 PT2E QAT {seconds:.0f}s")
+    for fmt, training in QAT_FORMATS.items():
+        if training == "plain":          # the fp32 control
+            record_ptq(fmt, base, "fp32 model")
+            run(fmt, copy.deepcopy(base), "fp32 model (fine-tune control)", bf16=True)
+        elif training == "fake-quant":   # simulated_schemes' entry of that name
+            model = quantized_copy(base, schemes[fmt], ctx)
+            record_ptq(fmt, model, "fake-quant model")
+            run(fmt, model, "fake-quant model", bf16=fmt != "fp16")
+        elif training == "pt2e-qat":
+            calibration = calibration_batches(ctx)
+            record_ptq(fmt, compile_int8(quantize_int8_pt2e(base, calibration[0], calibration)),
+                       "converted int8 (PT2E PTQ)")
+            prepared = prepare_int8_qat(copy.deepcopy(base), calibration[0])
+            seconds = run(fmt, prepared, "PT2E fake-quant graph (observers frozen for evaluation)", bf16=False)
+            final = accuracy_columns(compile_int8(convert_int8(prepared, base, calibration[0])), ctx)
+            rows[-1] = {**rows[-1], "val_top1_acc": final["val_top1_acc"], "top1_acc": final["top1_acc"],
+                        "measured_on": "converted int8 (PT2E QAT)", "simulated": "no"}
+            print(f"[qat] {fmt} PT2E QAT {seconds:.0f}s")
+        else:
+            raise ValueError(f"QAT_FORMATS[{fmt!r}]: unknown training {training!r}")
     torch._dynamo.reset()
     return rows
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,29 @@ from quantization.study import (accuracy_columns, calibration_batches, latency_b
 
 BIT_CHOICES = (2, 3, 4, 5, 6, 8)
 HIGH = QuantSpec(16, dtype="float16")       # the "kept high" format of rule (ii)
+
+
+@dataclass(frozen=True)
+class RealKernelConfig:
+    """A configuration ``real_kernel_rows`` runs on real kernels: its row's ``config`` and
+    ``kind``, whether it is a PT2E int8 program (each calibrated once on the calibration set;
+    else the fp32 model), whether the first conv and the last linear stay fp32 in it, and the
+    stem of its file under ``quantized_dir``."""
+
+    config: str
+    kind: str
+    int8: bool
+    file: str
+    first_last_fp32: bool = False
+
+
+REAL_KERNEL_CONFIGS: tuple[RealKernelConfig, ...] = (   # real_kernel_rows' rows, in order
+    RealKernelConfig("fp32", "real fp32", False, "fp32"),
+    RealKernelConfig("int8 W8A8 (PT2E)", "real int8", True, "mixed_precision_int8"),
+    RealKernelConfig("int8 W8A8 (PT2E), first/last fp32", "real int8, first/last fp32", True,
+                     "mixed_precision_int8_first_last_fp32", first_last_fp32=True),
+)
+INT8_CALIBRATIONS: int = sum(c.int8 for c in REAL_KERNEL_CONFIGS)   # real_kernel_rows' PT2E calibration passes
 
 
 def spec_for(bits: int) -> QuantSpec:
@@ -216,23 +240,25 @@ def real_kernel_rows(model: nn.Module, ctx: RunContext, rounds: int) -> list[dic
     freezing; int8 rows count their int8 kernels and say simulated if none ran): validation and
     test top-1, real file bytes (for int8, the saved int8 program, scored as read back from it),
     batch-256 latency from one interleaved session (readings of another session -- a GPU run's
-    CPU-only int8 -- move to other_session_latency_ms)."""
+    CPU-only int8 -- move to other_session_latency_ms). The configurations are
+    ``REAL_KERNEL_CONFIGS``, in that order; the int8 programs are made (calibrated) first."""
     calibration = calibration_batches(ctx)
     edges = edge_layers(model)
     layers = list(quantizable_layers(model))
-    int8_all = {name: 8 for name in layers}
-    int8_edges = {name: 16 if name in edges else 8 for name in layers}
     folder = quantized_dir(ctx)
-    int8, int8_bytes = int8_program(model, calibration, folder / "mixed_precision_int8.pt2")
-    edges8, edges8_bytes = int8_program(model, calibration, folder / "mixed_precision_int8_first_last_fp32.pt2",
-                                        edges)
-    candidates = [
-        ("fp32", "real fp32", "-".join("32" for _ in layers), InferenceCompiled(model),
-         state_dict_bytes(model, ctx, "fp32")),
-        ("int8 W8A8 (PT2E)", "real int8", bits_string(int8_all), compile_int8(int8), int8_bytes),
-        ("int8 W8A8 (PT2E), first/last fp32", "real int8, first/last fp32",
-         bits_string(int8_edges).replace("16", "32"), compile_int8(edges8), edges8_bytes),
-    ]
+    programs = {}   # the int8 programs first (each calibrated once), in REAL_KERNEL_CONFIGS order
+    for c in REAL_KERNEL_CONFIGS:
+        if c.int8:
+            programs[c.config] = int8_program(model, calibration, folder / f"{c.file}.pt2",
+                                              edges if c.first_last_fp32 else ())
+    candidates = []
+    for c in REAL_KERNEL_CONFIGS:
+        bits = "-".join("32" if not c.int8 or (c.first_last_fp32 and name in edges) else "8" for name in layers)
+        if c.int8:
+            int8, size = programs[c.config]
+            candidates.append((c.config, c.kind, bits, compile_int8(int8), size))
+        else:
+            candidates.append((c.config, c.kind, bits, InferenceCompiled(model), state_dict_bytes(model, ctx, c.file)))
     rows = []
     for name, kind, bits, runner, size in candidates:
         rows.append({"config": name, "kind": kind, "layer_bits": bits, "total_bits": "",
@@ -242,7 +268,7 @@ def real_kernel_rows(model: nn.Module, ctx: RunContext, rounds: int) -> list[dic
                              new_session_id("mixed_precision"), rounds=rounds)
     for row in rows:
         row.update(timed[row["config"]])
-        if row["kind"] != "real fp32" and row["int8_kernels"] == 0:   # no int8 kernel ran: not a real int8 row
+        if row["config"] in programs and row["int8_kernels"] == 0:   # no int8 kernel ran: not a real int8 row
             row.update(simulated="yes", latency_ms="")
         else:
             row["simulated"] = "no"

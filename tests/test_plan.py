@@ -1,4 +1,5 @@
-"""The cost plan: job counts follow the stages' own lists, the projection's arithmetic, the CLI."""
+"""The cost plan: job counts follow the stage declaration (study.stages) and the stages' own
+lists, the projection's arithmetic, the CLI."""
 
 import json
 import math
@@ -6,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from common import plan
+import dataclasses
+
 from common.profiles import PROFILES
-from common.throughput import MissingThroughput, ThroughputTable, read_throughput_csv
+from study import plan
+from study.stages import STAGES, stage_named
+from study.throughput import MissingThroughput, ThroughputTable, read_throughput_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +33,8 @@ def test_students_are_every_method_at_three_seeds_plus_the_dkd_candidates(cpu_wo
     # shared: the published 'dkd' candidate is the 'dkd' student of seed 0, and dkd_tuned at seed 0
     # is the selected candidate
     assert len(students) == len(STUDENTS) * 3 + len(DKD_GRID) - 2
-    assert plan.run_all_seeds("cpu")[0] == (0, 1, 2) and plan.run_all_seeds("smoke")[0] == (0,)
+    assert stage_named("distillation/01_students").arguments(PROFILES["cpu"]).seeds == [0, 1, 2]
+    assert stage_named("distillation/01_students").arguments(PROFILES["smoke"]).seeds is None
     assert all(j.epochs == PROFILES["cpu"].student_epochs and j.model == "vgg11" for j in students)
     assert {j.teacher for j in students} == {"none", "vgg16"}
 
@@ -47,7 +52,7 @@ def test_each_cached_training_is_counted_once_under_its_first_stage(cpu_work):
     cached = [j.name for j in cpu_work.jobs if j.cached]
     assert len(cached) == len(set(cached))
     assert [j.name for j in stage_jobs(cpu_work, "baselines")] == ["vgg11_seed0", "vgg16_seed0", "vgg19_seed0"]
-    colour_methods = plan.script_defaults("distillation/04_color_invariance.py").methods
+    colour_methods = stage_named("distillation/04_color_invariance").arguments(PROFILES["cpu"]).methods
     colour = stage_jobs(cpu_work, "distillation/04_color_invariance")
     assert len(colour) == 1 + len(colour_methods)   # T_colour, then one student per method from it
     assert colour[0].name == "vgg16_colour_seed0" and colour[0].epochs == PROFILES["cpu"].finetune_epochs
@@ -63,30 +68,38 @@ def test_pruning_quantization_and_combined_counts_follow_their_lists(cpu_work):
     from combined.pipelines import PIPELINES
     from quantization.scaling_law import sweep_specs
 
-    targets = plan.script_defaults("pruning/08_accuracy_vs_sparsity.py").targets
+    targets = stage_named("pruning/08_accuracy_vs_sparsity").arguments(PROFILES["cpu"]).targets
     assert len(stage_jobs(cpu_work, "pruning/08_accuracy_vs_sparsity")) == len(targets)
     structured = stage_jobs(cpu_work, "pruning/04_structured_final")
     assert [(j.name, j.model) for j in structured] == [("vgg11_structured70_seed0", "vgg11-channel-pruned")]
     qat = stage_jobs(cpu_work, "quantization/02_qat")
-    assert [j.variant for j in qat] == list(plan.QAT_FORMATS.values())
-    scaling = plan.script_defaults("quantization/03_scaling_law.py")
+    from quantization.formats import QAT_FORMATS
+
+    assert [j.variant for j in qat] == list(QAT_FORMATS.values())
+    scaling = stage_named("quantization/03_scaling_law").arguments(PROFILES["cpu"])
     assert len(stage_jobs(cpu_work, "quantization/03_scaling_law")) == len(sweep_specs(tuple(scaling.qat_bits))) - 1
-    trainings = sum(plan.combined_step_kind(step) in ("pruned_stage", "int8_qat_stage", "int4_qat_stage")
-                    for _, steps in PIPELINES.values() for step in steps)
+    trainings = sum(bool(step.trains) for _, steps in PIPELINES.values() for step in steps)
     assert len(stage_jobs(cpu_work, "combined/01_pipelines")) == trainings
-    for start, steps in PIPELINES.values():   # every start and step is one the plan knows
-        plan.combined_start_model(start)
 
 
-def test_stages_are_run_alls_in_its_order():
-    text = (ROOT / "run_all.sh").read_text()
-    positions = [text.index("stage baselines")] + [text.index(name.split("/")[1]) for name, _ in plan.STAGES[1:]]
-    assert positions == sorted(positions)
+def test_adding_a_job_to_a_stages_declaration_changes_the_plan(monkeypatch):
+    """The plan has no list of its own: a baselines stage that also trains VGG-13 is one more
+    training, with no edit to the plan's code."""
+    import study.plan as plan_module
+    from common.baselines import baseline_jobs
+
+    before = plan.plan_work(PROFILES["cpu"], "dkd_beta1")
+    wider = dataclasses.replace(STAGES[0], jobs=lambda a, s: baseline_jobs([*a.models, "vgg13"], a.seed))
+    monkeypatch.setattr(plan_module, "STAGES", [wider, *STAGES[1:]])
+    after = plan.plan_work(PROFILES["cpu"], "dkd_beta1")
+    assert len(after.jobs) == len(before.jobs) + 1
+    assert [j.name for j in after.jobs if j.stage == "baselines"][-1] == "vgg13_seed0"
 
 
-def test_script_defaults_reads_the_parser_without_running_the_script(isolated_outputs):
-    defaults = plan.script_defaults("pruning/08_accuracy_vs_sparsity.py")
-    assert all(0 < t < 1 for t in defaults.targets) and defaults.profile is None
+def test_a_stages_arguments_are_read_from_its_own_parser_without_running_it(isolated_outputs):
+    defaults = stage_named("pruning/08_accuracy_vs_sparsity").arguments(PROFILES["cpu"])
+    assert all(0 < t < 1 for t in defaults.targets) and defaults.profile == "cpu"
+    assert stage_named("quantization/03_scaling_law").arguments(PROFILES["cpu"]).with_pruned
     assert not (isolated_outputs / "results").exists()
 
 
@@ -198,11 +211,9 @@ def test_compare_measured_reads_the_readme_cost_table(isolated_outputs, write_cs
 
 
 def test_pooled_stages_are_the_scripts_that_run_jobs():
-    """POOLED_STAGES credits concurrency to exactly the stages whose scripts call run_jobs."""
-    scripts = {"baselines": ROOT / "common" / "train.py",
-               **{s: ROOT / f"{s}.py" for s, _ in plan.STAGES if s != "baselines"}}
-    calling = {stage for stage, path in scripts.items() if "run_jobs(" in path.read_text()}
-    assert calling == set(plan.POOLED_STAGES)
+    """The pooled stages (those declaring jobs) are exactly the stages whose scripts call run_jobs."""
+    calling = {stage.name for stage in STAGES if "run_jobs(" in (ROOT / stage.script).read_text()}
+    assert calling == set(plan.pooled_stages())
 
 
 def test_concurrent_jobs_take_the_work_over_the_speedup_but_not_less_than_the_longest():
@@ -214,7 +225,7 @@ def test_concurrent_jobs_take_the_work_over_the_speedup_but_not_less_than_the_lo
 
 
 def test_concurrency_is_read_from_a_device_checks_concurrent_rows(tmp_path, isolated_outputs, write_csv, capsys):
-    from common.throughput import concurrency_speedup
+    from study.throughput import concurrency_speedup
 
     rows = [{"model": m, "width": 1.0, "batch_size": 128, "step": "graphed", "jobs": 1, "concurrent": False,
              "train_images_per_second": r} for m, r in (("vgg11", 1000), ("vgg16", 800), ("vgg19", 700))]

@@ -89,7 +89,7 @@ def test_the_cost_plans_files_are_not_a_stage_and_its_projection_has_a_block(tmp
                     "measured_seconds": 60, "measured_over_projected": 1.2},
                    {"stage": "total", "trainings": 0, "projected_seconds": 50, "measured_seconds": 60,
                     "measured_over_projected": 1.2}], folder / "plan" / "projection.csv",
-                  {**prov, "wall_seconds": 900.0, "command": "python -m common.plan --profile cpu",
+                  {**prov, "wall_seconds": 900.0, "command": "python -m study.plan --profile cpu",
                    "throughput_source": "measured now on cpu", "throughput_device": "cpu (test)",
                    "projected_minutes": 0.8, "measured_minutes": 1.0})
     assert [r["stage"] for r in readme.cost_rows("cifar10-cpu")] == ["distillation/02_alignment"]

@@ -36,7 +36,7 @@ def test_train_writes_baselines_and_reuses_the_cache(cifar_root, tmp_path):
 
 
 def test_benchmark_prints_images_per_second_last(cifar_root, tmp_path):
-    cmd = [sys.executable, "-m", "common.benchmark", "--profile", "smoke", "--dataset", "cifar10",
+    cmd = [sys.executable, "-m", "study.benchmark", "--profile", "smoke", "--dataset", "cifar10",
            "--data-dir", str(cifar_root), "--width", "0.125", "--steps", "2", "--warmup", "1",
            "--batch-size", "32", "--compare"]
     out = run(cmd, {}, tmp_path)
@@ -51,7 +51,7 @@ def test_benchmark_prints_images_per_second_last(cifar_root, tmp_path):
 
 def test_benchmark_without_warm_up_still_measures(cifar_root, tmp_path):
     """--warmup 0 used to divide by zero (the first and last clock reads were the same step)."""
-    cmd = [sys.executable, "-m", "common.benchmark", "--profile", "smoke", "--dataset", "cifar10",
+    cmd = [sys.executable, "-m", "study.benchmark", "--profile", "smoke", "--dataset", "cifar10",
            "--data-dir", str(cifar_root), "--width", "0.125", "--steps", "2", "--warmup", "0",
            "--batch-size", "32"]
     out = run(cmd, {}, tmp_path)
@@ -85,3 +85,19 @@ def test_run_all_smoke_runs_skips_and_reports_failures(cifar_root, tmp_path):
     broken = run(["./run_all.sh"], {**env, "DATASET": "cifar100", "CIFAR_DIR": str(tmp_path / "nowhere")},
                  tmp_path)
     assert broken.returncode != 0 and "FAILED at stage 'baselines'" in broken.stderr
+
+
+def test_a_baselines_stage_missing_one_of_its_models_trains_it(cifar_root, tmp_path):
+    """The bug: after ``common.train --model vgg11 vgg16`` the baselines stage was 'up to date'
+    (its CSV was newer than the checkpoints) with no VGG-19. A run outside the runner leaves no
+    completion record, so the stage runs and trains what is missing."""
+    common = ["--profile", "smoke", "--dataset", "cifar10", "--data-dir", str(cifar_root), "--no-progress"]
+    alone = run([sys.executable, "-m", "common.train", *common, "--model", "vgg11", "vgg16"], {}, tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    stage = run(["./run_all.sh", "baselines", "--no-report"],
+                {"PROFILE": "smoke", "DATASET": "cifar10", "CIFAR_DIR": str(cifar_root)}, tmp_path)
+    assert stage.returncode == 0, stage.stdout + stage.stderr
+    assert "no completion record" in stage.stdout
+    assert (tmp_path / "checkpoints" / "cifar10-smoke" / "vgg19_seed0.pt").exists()
+    rows = read_rows(tmp_path / "results" / "cifar10-smoke" / "baselines" / "baselines.csv")
+    assert [r["model"] for r in rows] == ["vgg11", "vgg16", "vgg19"]

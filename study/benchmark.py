@@ -1,7 +1,7 @@
 """Training throughput of the study's pipeline, and of a textbook pipeline for comparison.
 
-    python -m common.benchmark --model vgg11 --width 1.0 --steps 20 --dataset cifar10 --data-dir /path/to/folder
-    python -m common.benchmark ... --compare      # also time the textbook pipeline, print the ratio
+    python -m study.benchmark --model vgg11 --width 1.0 --steps 20 --dataset cifar10 --data-dir /path/to/folder
+    python -m study.benchmark ... --compare      # also time the textbook pipeline, print the ratio
 
 ``fast`` is the trainer itself (``common.training.fit``): the split held as uint8 tensors on the
 device, batched crop/flip on tensors, channels_last, bf16 autocast where the device has fast bf16.
@@ -140,14 +140,14 @@ def textbook_images_per_second(ctx: RunContext, model_name: str, width: float, b
 def concurrent_images_per_second(benchmark_args: list[str], processes: int,
                                  start_after: float = 60.0) -> dict:
     """Aggregate training images/s of ``processes`` copies of this benchmark run together
-    (each ``python -m common.benchmark *benchmark_args``, one model on one device).
+    (each ``python -m study.benchmark *benchmark_args``, one model on one device).
 
     Every process warms up, then waits for one common moment (``start_after`` seconds from now)
     to start its timed steps, and reports that window on the wall clock. The aggregate is all
     their timed images over the span from the first start to the last end, so a process that
     starts late (still warming up at that moment) or finishes early counts against it. Returns
     processes, aggregate_images_per_second, and each process's own images/s (list)."""
-    cmd = [sys.executable, "-m", "common.benchmark", *benchmark_args, "--print-window",
+    cmd = [sys.executable, "-m", "study.benchmark", *benchmark_args, "--print-window",
            "--start-at", f"{time.time() + start_after:.3f}"]
     running = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for _ in range(processes)]
@@ -168,7 +168,7 @@ def concurrent_images_per_second(benchmark_args: list[str], processes: int,
 def _reading_in_subprocess(argv: list[str] | None, pipeline: str) -> float:
     """Run this benchmark for one pipeline in a new process and return its images/s."""
     args = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--compare"]
-    cmd = [sys.executable, "-m", "common.benchmark", *args, "--pipeline", pipeline, "--rounds", "1"]
+    cmd = [sys.executable, "-m", "study.benchmark", *args, "--pipeline", pipeline, "--rounds", "1"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return float(out.strip().splitlines()[-1].split("=")[1])
 

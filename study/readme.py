@@ -1,6 +1,6 @@
 """Refresh the generated blocks of README.md from the profile table and committed results.
 
-    python -m common.readme            # rewrites the blocks between the BEGIN/END markers
+    python -m study.readme            # rewrites the blocks between the BEGIN/END markers
 
 Numbers in the README are never typed by hand: they come from ``common/profiles.py`` and from
 ``results/<dataset>-<profile>/`` CSVs written by the scripts.
@@ -346,11 +346,11 @@ def costs_block(run: str) -> str:
 
 def plan_block(run: str) -> str:
     """The cost plan's projection for ``results/<run>/`` (``plan/projection.csv``, written by
-    ``python -m common.plan``) beside the measured wall seconds, per stage and in total."""
+    ``python -m study.plan``) beside the measured wall seconds, per stage and in total."""
     path = results_root() / run / "plan" / "projection.csv"
     rows = read_rows(path)
     if not rows:
-        return f"_No cost plan under `results/{run}/plan/` yet (`python -m common.plan`)._\n"
+        return f"_No cost plan under `results/{run}/plan/` yet (`python -m study.plan`)._\n"
     prov = read_sidecar(path)
     source = prov.get("throughput_source", "?")
     if source.startswith("measured now") or "plan/throughput.csv" in source:

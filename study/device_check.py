@@ -1,16 +1,16 @@
 """One command that says whether the whole study runs on a device, and how fast it trains there.
 
-    python -m common.device_check --device cuda --dataset cifar10 --data-dir /path/to/folder
+    python -m study.device_check --device cuda --dataset cifar10 --data-dir /path/to/folder
 
 1. Every stage of ``run_all.sh`` at the ``smoke`` profile on ``--device``, into a scratch
    results and checkpoints folder (removed afterwards unless ``--keep``), continuing past
    failures (``KEEP_GOING=1``): one line per stage -- stage, ok / failed, seconds, and for a
    failure the last line its output printed.
 2. Training throughput (images/s) of VGG-11, VGG-16 and VGG-19 at full width, batch 128, with the
-   study's trainer (``common.benchmark``: the clock is read only after the device synchronised),
+   study's trainer (``study.benchmark``: the clock is read only after the device synchronised),
    on CUDA with the eager and with the graphed step (``common.train_step``), then the aggregate
    VGG-11 throughput of 1, 2 and 4 processes training at once on the device (``--concurrent``).
-3. On CUDA, whether the graphed step trains like the eager one (``common.graph_check``): VGG-11
+3. On CUDA, whether the graphed step trains like the eager one (``study.graph_check``): VGG-11
    trained ``--check-steps`` steps from one initialisation on the same batches with each step,
    its parameter and loss differences against the noise floor of eager runs; the device check
    fails when the graphed run is off by more than ``graph_check.FACTOR`` times that floor.
@@ -34,9 +34,9 @@ import time
 from pathlib import Path
 
 
-from common.benchmark import concurrent_images_per_second, fast_images_per_second
+from study.benchmark import concurrent_images_per_second, fast_images_per_second
 from common.cli import RunContext, add_common_args
-from common.graph_check import step_agreement
+from study.graph_check import step_agreement
 from common.results import PROJECT_ROOT, device_description, provenance, results_root, write_results
 from common.train_step import resolve_step_mode
 

@@ -1,4 +1,4 @@
-"""Throughput figures for the cost plan (``common.plan``): read from a CSV, or measured here.
+"""Throughput figures for the cost plan (``study.plan``): read from a CSV, or measured here.
 
 A figure is images per second of one kind of pass, at one width and batch size, on one device:
 
@@ -13,7 +13,7 @@ A figure is images per second of one kind of pass, at one width and batch size, 
 
 CSV columns: ``model, width, batch_size, train_images_per_second`` and optionally ``teacher``
 (absent or empty: none), ``variant`` (absent or empty: plain) and ``infer_images_per_second``.
-``common.device_check``'s ``throughput.csv`` (plain training of VGG-11/16/19) is such a file; its
+``study.device_check``'s ``throughput.csv`` (plain training of VGG-11/16/19) is such a file; its
 ``step`` column (how a step executes, ``common.train_step``) picks the rows of the mode a run
 uses on that device ('auto': graphed on CUDA, eager elsewhere), and its rows of concurrent
 processes (``concurrent`` True) are left out of the figures: ``concurrency_speedup`` reads them.
@@ -40,9 +40,7 @@ import torch
 from common.results import read_rows, read_sidecar
 
 VARIANTS = ("plain", "fake-quant", "pt2e-qat")
-NO_TEACHER = "none"
-CHANNEL_PRUNED = "vgg11-channel-pruned"     # the pruning study's 70% channel-pruned VGG-11
-COLOUR_SUFFIX = "-colour"                   # a teacher fine-tuned with colour jitter, e.g. vgg16-colour
+from study.work import CHANNEL_PRUNED, COLOUR_SUFFIX, NO_TEACHER  # noqa: E402  (names of the priced models)
 REQUIRED_COLUMNS = ("model", "width", "batch_size", "train_images_per_second")
 
 
@@ -166,7 +164,7 @@ def _one_process_in_the_run_mode(rows: list[dict], device: str) -> list[dict]:
 def concurrency_speedup(path: str | Path, jobs: int) -> float | None:
     """How much more one device trains with ``jobs`` processes at once than with one: the
     aggregate training images/s of the concurrent rows (``concurrent`` True, as
-    ``common.device_check`` writes them for VGG-11) with ``jobs`` == N over the one with
+    ``study.device_check`` writes them for VGG-11) with ``jobs`` == N over the one with
     ``jobs`` == 1. 1.0 for one job; None when the file has not both readings."""
     if jobs <= 1:
         return 1.0
@@ -256,7 +254,7 @@ def _fresh_model(ctx, name: str, width: float) -> torch.nn.Module:
 def _distillation_step(ctx, student: str, teacher: str, width: float, batch_size: int,
                        steps: int, warmup: int) -> float:
     """Training images/s of a logit-matching (KD) student with a ``teacher`` forward per step."""
-    from common.benchmark import timed_fit_images_per_second
+    from study.benchmark import timed_fit_images_per_second
     from common.training import Recipe
     from distillation.methods import build_distiller
 
@@ -280,7 +278,7 @@ def _quantized_step(ctx, model_name: str, variant: str, width: float, batch_size
                     steps: int, warmup: int) -> float:
     """Training images/s of a QAT step: W4A4 fake-quant (bf16 autocast, as the int4 QAT) or the
     PT2E int8 QAT graph (fp32), both eager, with the fine-tune recipe."""
-    from common.benchmark import timed_fit_images_per_second
+    from study.benchmark import timed_fit_images_per_second
     from common.training import Recipe
 
     model = _fresh_model(ctx, model_name, width)
@@ -300,11 +298,11 @@ def measure_throughput(ctx, train_keys, infer_keys, width: float, batch_size: in
                        steps: int, warmup: int, rounds: int = 3) -> ThroughputTable:
     """Measure every (model, teacher, variant) training figure and every (model, variant) inference
     figure the plan needs, on ``ctx.device`` at ``width`` and ``batch_size``: plain steps through
-    ``common.benchmark.fast_images_per_second``, steps with a teacher as a KD student, QAT steps
+    ``study.benchmark.fast_images_per_second``, steps with a teacher as a KD student, QAT steps
     on a fake-quantized or PT2E copy, forwards through ``predict_logits``. Each figure is the
     fastest of ``rounds`` readings (other processes on the machine only ever slow a reading
     down). Models start from random weights (the speed of a step does not depend on them)."""
-    from common.benchmark import fast_images_per_second
+    from study.benchmark import fast_images_per_second
     from common.results import device_description
 
     device = device_description(ctx.device)

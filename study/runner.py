@@ -1,0 +1,200 @@
+"""Run the study: walk the stages of ``study.stages``, run those not up to date, rebuild the report.
+
+    ./run_all.sh                                  # every stage (this module, with run_all's variables)
+    ./run_all.sh distillation                     # one task's stages (and what they need first)
+    ./run_all.sh pruning/06_compare_models combined/02_pareto
+    ./run_all.sh --launcher slurm --partition gpu --time-minutes 240 --gpus-per-job 1
+
+A stage is up to date when its outputs exist and its completion record says it was run with the
+same command, work and inputs (``study.records``); timestamps decide nothing, so a fresh clone of
+the committed results reruns nothing and rebuilds the report. ``FORCE=1`` reruns every stage
+named (cached checkpoints are still reused; delete ``checkpoints/<dataset>-<profile>/`` to retrain
+from scratch). Asked for some stages, the runner first runs the stages they read from whose
+outputs are missing. Every stage runs with this interpreter, as ``<python> <script> --profile P
+--dataset D --data-dir DIR [--device] [--jobs] [--no-progress]``. One status line per stage,
+``[run_all] stage NAME ok|failed|skipped SECONDS``; a failure in deciding is a failure.
+
+With ``--launcher slurm`` (``pip install submitit``) every stage runs on the cluster: a stage's
+trainings as one job array, then its script as one job that collects them from the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common.checkpoints import checkpoints_root
+from common.data import DATASETS
+from common.profiles import PROFILES, default_profile_name, get_profile
+from common.results import PROJECT_ROOT, results_root, run_folder
+from study import records
+from study.stages import REPORT, STAGES, Stage, producers
+from study.work import PlanSettings
+
+PREFIX = "[run_all]"
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "0") not in ("", "0")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The runner's command line; every default comes from run_all.sh's environment variables."""
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("targets", nargs="*", help="stages or tasks to run (default: all), e.g. distillation")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default=env("PROFILE") or None)
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default=env("DATASET") or "cifar100")
+    parser.add_argument("--data-dir", default=env("CIFAR_DIR") or "data")
+    parser.add_argument("--device", default=env("DEVICE") or None)
+    parser.add_argument("--jobs", type=int, default=int(env("JOBS")) if env("JOBS") else None)
+    parser.add_argument("--force", action="store_true", default=_env_flag("FORCE"), help="rerun every stage named")
+    parser.add_argument("--keep-going", action="store_true", default=_env_flag("KEEP_GOING"),
+                        help="continue past a failed stage (exit status 1 at the end)")
+    parser.add_argument("--log-dir", default=env("LOG_DIR") or None, help="also write each stage's output here")
+    parser.add_argument("--no-report", action="store_true", help="do not rebuild the report at the end")
+    parser.add_argument("--adopt", action="store_true",
+                        help="write a completion record for every stage whose outputs all exist and that has "
+                             "none (results written before records existed, or copied in), run nothing")
+    parser.add_argument("--launcher", choices=("local", "slurm"), default=env("LAUNCHER") or "local")
+    parser.add_argument("--partition", default=env("SLURM_PARTITION") or None, help="SLURM partition")
+    parser.add_argument("--time-minutes", type=int, default=240, help="SLURM time limit per job")
+    parser.add_argument("--gpus-per-job", type=int, default=1, help="GPUs per SLURM job")
+    return parser
+
+
+def select(targets: list[str], settings: PlanSettings, run_dir: Path, checkpoint_dir: Path) -> list[Stage]:
+    """The stages named by ``targets`` (stage names or task folders; none: all), plus, first,
+    every stage that writes a results file or trains a checkpoint they read, when that stage's
+    outputs are missing (recursively); in declaration order."""
+    if not targets:
+        return list(STAGES)
+    chosen = {s.name for s in STAGES if s.name in targets or s.task in targets}
+    unknown = [t for t in targets if not any(t in (s.name, s.task) for s in STAGES)]
+    if unknown:
+        raise SystemExit(f"error: no stage or task {unknown[0]!r}; the stages are: {', '.join(s.name for s in STAGES)}")
+    made = producers(settings)
+    todo = [s for s in STAGES if s.name in chosen]
+    while todo:
+        stage = todo.pop()
+        for need in (*stage.reads, *stage.checkpoints):
+            maker = made.get(need)
+            present = (run_dir / need).exists() if need in stage.reads else (checkpoint_dir / f"{need}.pt").exists()
+            if maker and maker.name not in chosen and not present and \
+                    any(not (run_dir / o).exists() for o in maker.outputs):
+                chosen.add(maker.name)
+                todo.append(maker)
+    return [s for s in STAGES if s.name in chosen]
+
+
+def shared_flags(args: argparse.Namespace, profile_name: str) -> list[str]:
+    """The flags every stage gets: profile, dataset, data folder, and device, workers and
+    progress bars when given."""
+    flags = ["--profile", profile_name, "--dataset", args.dataset, "--data-dir", args.data_dir]
+    flags += ["--device", args.device] if args.device else []
+    flags += ["--jobs", str(args.jobs)] if args.jobs else []
+    return flags + ([] if sys.stdout.isatty() else ["--no-progress"])
+
+
+def run_logged(command: list[str], log: Path | None) -> int:
+    """Run ``command`` in the project root, its output to this process's stdout (and ``log``)."""
+    if log is None:
+        return subprocess.run(command, cwd=PROJECT_ROOT).returncode
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out, subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                                                 stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            out.write(line)
+        sys.stdout.flush()
+        return proc.wait()
+
+
+def adopt(stages: list[Stage], profile, settings: PlanSettings, run_dir: Path, checkpoint_dir: Path) -> int:
+    """``--adopt``: record the stages whose outputs exist as run with today's declaration (the
+    record says so in its ``note``); a stage with a missing output is left to run."""
+    for stage in stages:
+        path = records.record_path(run_dir, stage)
+        if path.exists() or any(not (run_dir / o).exists() for o in stage.outputs):
+            print(f"{PREFIX} adopt {stage.name}: {'has a record' if path.exists() else 'outputs missing'}; left as is")
+            continue
+        records.write_record(stage, profile, settings, run_dir, checkpoint_dir, 0.0,
+                             note="adopted: outputs written before completion records existed, not rerun "
+                                  "(their sidecars hold the run's provenance)")
+        print(f"{PREFIX} adopt {stage.name}: recorded")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    profile = get_profile(args.profile or default_profile_name(), announce=False)
+    run_dir = results_root() / run_folder(args.dataset, profile.name)
+    checkpoint_dir = checkpoints_root() / run_folder(args.dataset, profile.name)
+    from study.plan import recorded_dkd_selection
+
+    settings = PlanSettings(profile, recorded_dkd_selection(args.dataset, profile.name), tuple(STAGES))
+    stages = select(args.targets, settings, run_dir, checkpoint_dir)
+    print(f"{PREFIX} profile={profile.name} dataset={args.dataset} data={args.data_dir} outputs={run_dir} "
+          f"stages={len(stages)}", flush=True)
+    if args.adopt:
+        return adopt(stages, profile, settings, run_dir, checkpoint_dir)
+    launcher = None
+    if args.launcher == "slurm":
+        from study.launch import slurm_executor
+
+        launcher = slurm_executor(run_dir / "submitit", args.partition, args.time_minutes, args.gpus_per_job)
+    started, failed = time.monotonic(), []
+    for stage in stages:
+        t0 = time.monotonic()
+        why = "FORCE=1" if args.force else records.why_rerun(stage, profile, settings, run_dir)
+        if why is None:
+            print(f"{PREFIX} skip {stage.name}: up to date (FORCE=1 reruns it)")
+            print(f"{PREFIX} stage {stage.name} skipped 0", flush=True)
+            continue
+        print(f"{PREFIX} === {stage.name} === ({why})", flush=True)
+        records.forget(stage, run_dir)
+        command = stage.command(sys.executable, profile) + shared_flags(args, profile.name)
+        log = Path(args.log_dir) / f"{stage.name.replace('/', '_')}.log" if args.log_dir else None
+        if launcher is None:
+            status = run_logged(command, log)
+        else:
+            from study.launch import run_stage_on
+
+            status = run_stage_on(launcher, stage, settings, command, args)
+        missing = [o for o in stage.outputs if not (run_dir / o).exists()]
+        if status == 0 and missing:
+            print(f"{PREFIX} {stage.name} exited 0 but did not write {missing[0]}", file=sys.stderr)
+            status = 1
+        seconds = time.monotonic() - t0
+        if status == 0:
+            settings = PlanSettings(profile, recorded_dkd_selection(args.dataset, profile.name), tuple(STAGES))
+            records.write_record(stage, profile, settings, run_dir, checkpoint_dir, seconds)
+            print(f"{PREFIX} stage {stage.name} ok {round(seconds)}", flush=True)
+            continue
+        print(f"{PREFIX} stage {stage.name} failed {round(seconds)}", flush=True)
+        print(f"{PREFIX} FAILED at stage '{stage.name}' (command: {' '.join(command)})", file=sys.stderr, flush=True)
+        failed.append(stage.name)
+        if not args.keep_going:
+            return 1
+    if not args.no_report:
+        # The report is rebuilt every time (seconds), the PDF where LaTeX is installed.
+        print(f"{PREFIX} === report ===", flush=True)
+        t0 = time.monotonic()
+        status = run_logged([sys.executable, REPORT, "--profile", profile.name, "--dataset", args.dataset],
+                            Path(args.log_dir) / "report.log" if args.log_dir else None)
+        print(f"{PREFIX} stage report {'ok' if status == 0 else 'failed'} {round(time.monotonic() - t0)}", flush=True)
+        if status:
+            failed.append("report")
+    if failed:
+        print(f"{PREFIX} {len(failed)} stage(s) failed: {' '.join(failed)}", file=sys.stderr)
+        return 1
+    print(f"{PREFIX} all stages done in {round(time.monotonic() - started)} s; outputs in {run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
