@@ -76,9 +76,27 @@ def _run(cmd: list[str], cwd: Path, env: dict) -> str:
     return done.stdout
 
 
-def compile_pdf(build: Path) -> tuple[Path, str]:
-    """pdflatex, bibtex, pdflatex x2 on report/main.tex inside ``build``; returns (PDF, last log)."""
-    env = {**os.environ, "TEXINPUTS": f".:{REPORT}:", "BIBINPUTS": f"{REPORT}:", "BSTINPUTS": ":"}
+def results_epoch(results: Path) -> int:
+    """The report's date, in seconds since 1970: the latest ``finished_utc`` among the provenance
+    sidecars of ``results`` (0 without any), so the same results give a byte-identical PDF."""
+    import calendar
+    import json
+    import time
+
+    stamps = []
+    for sidecar in results.glob("*/*.json"):
+        finished = json.loads(sidecar.read_text()).get("finished_utc")
+        if isinstance(finished, str) and finished.endswith("Z"):
+            stamps.append(calendar.timegm(time.strptime(finished, "%Y-%m-%dT%H:%M:%SZ")))
+    return max(stamps, default=0)
+
+
+def compile_pdf(build: Path, epoch: int = 0) -> tuple[Path, str]:
+    """pdflatex, bibtex, pdflatex x2 on report/main.tex inside ``build``, dated ``epoch`` (seconds
+    since 1970: creation date, ``\\today`` and the PDF's ID, so a rebuild of the same results is
+    byte-identical); returns (PDF, last log)."""
+    env = {**os.environ, "TEXINPUTS": f".:{REPORT}:", "BIBINPUTS": f"{REPORT}:", "BSTINPUTS": ":",
+           "SOURCE_DATE_EPOCH": str(epoch), "FORCE_SOURCE_DATE": "1"}
     latex = ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
              str(REPORT / "main.tex")]
     _run(latex, build, env)
@@ -114,7 +132,7 @@ def build_report(dataset: str, profile: str, pages: tuple[int, int] = MAIN_PAGES
         print(f"[report] LaTeX is not installed, so no PDF: tables and numbers are in {build}. "
               f"Install it with: apt-get install {LATEX_PACKAGES}")
         return None, problems
-    pdf, log = compile_pdf(build)
+    pdf, log = compile_pdf(build, results_epoch(results))
     problems += log_problems(log + (build / "main.blg").read_text(errors="replace")
                              if (build / "main.blg").exists() else log)
     text = pdf_text(pdf)
@@ -124,6 +142,9 @@ def build_report(dataset: str, profile: str, pages: tuple[int, int] = MAIN_PAGES
     if main_pages is None or not pages[0] <= main_pages <= pages[1]:
         problems.append(f"main part is {main_pages} pages, outside {pages[0]}-{pages[1]}")
     target = results / "report.pdf"
+    if target.exists() and target.read_bytes() == pdf.read_bytes():
+        print(f"[report] {target} is unchanged (main part {main_pages} pages)")
+        return target, problems
     with atomic_path(target) as tmp:
         shutil.copyfile(pdf, tmp)
     print(f"[report] wrote {target} (main part {main_pages} pages)")

@@ -1,7 +1,7 @@
 """Completion records: a stage is up to date when it was run with the same work, never by timestamps.
 
 After a stage's script exits 0 and every output it declares exists, the runner writes
-``results/<dataset>-<profile>/stages/<stage>.json`` last. It holds what the stage was run with:
+``results/<dataset>-<profile>/stages/<task>/<script>.json`` last. It holds what the stage was run with:
 
 - ``command``: its script and its own flags (not the machine's: data folder, device, workers);
 - ``work``: its trainings and evaluations as counted from the profile (``study.stage_work``), and
@@ -44,8 +44,10 @@ def file_sha256(path: Path) -> str:
 
 
 def record_path(run_dir: Path, stage: Stage) -> Path:
-    """``<run_dir>/stages/<stage name>.json`` (e.g. ``stages/pruning/01_unstructured_sensitivity.json``)."""
-    return run_dir / "stages" / f"{stage.name}.json"
+    """``<run_dir>/stages/<task>/<script>.json`` (e.g. ``stages/pruning/01_unstructured_sensitivity.json``,
+    ``stages/baselines/baselines.json``): one folder deeper than the results' sidecars, which
+    readers of ``<task>/*.json`` take for provenance."""
+    return run_dir / "stages" / stage.task / f"{stage.name.split('/')[-1]}.json"
 
 
 def _hashes(folder: Path, names) -> dict[str, str]:
@@ -84,13 +86,14 @@ def why_rerun(stage: Stage, profile: Profile, settings: PlanSettings, run_dir: P
     return f"its {' and '.join(changed)} changed since it ran"
 
 
-def write_record(stage: Stage, profile: Profile, settings: PlanSettings, run_dir: Path, checkpoint_dir: Path,
-                 seconds: float, note: str = "") -> Path:
+def write_record(stage: Stage, profile: Profile, settings: PlanSettings, run_dir: Path,
+                 checkpoint_dir: Path | None, seconds: float, note: str = "") -> Path:
     """Write ``stage``'s completion record (atomically, after its outputs): ``expected`` plus the
-    hashes of its outputs and of the checkpoints it read, the code's git state and the time."""
+    hashes of its outputs and of the checkpoints it read (none when ``checkpoint_dir`` is None: the
+    models it ran with are not known), the code's git state and the time."""
     record = {"stage": stage.name, "profile": profile.name, **expected(stage, profile, settings, run_dir),
               "outputs": _hashes(run_dir, stage.outputs),
-              "checkpoints": _hashes(checkpoint_dir, [f"{c}.pt" for c in stage.checkpoints]),
+              "checkpoints": _hashes(checkpoint_dir, [f"{c}.pt" for c in stage.checkpoints]) if checkpoint_dir else {},
               **git_state(), "wall_seconds": round(seconds, 1),
               "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if note:

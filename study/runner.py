@@ -114,7 +114,7 @@ def run_logged(command: list[str], log: Path | None) -> int:
         return proc.wait()
 
 
-def adopt(stages: list[Stage], profile, settings: PlanSettings, run_dir: Path, checkpoint_dir: Path) -> int:
+def adopt(stages: list[Stage], profile, settings: PlanSettings, run_dir: Path) -> int:
     """``--adopt``: record the stages whose outputs exist as run with today's declaration (the
     record says so in its ``note``); a stage with a missing output is left to run."""
     for stage in stages:
@@ -122,9 +122,9 @@ def adopt(stages: list[Stage], profile, settings: PlanSettings, run_dir: Path, c
         if path.exists() or any(not (run_dir / o).exists() for o in stage.outputs):
             print(f"{PREFIX} adopt {stage.name}: {'has a record' if path.exists() else 'outputs missing'}; left as is")
             continue
-        records.write_record(stage, profile, settings, run_dir, checkpoint_dir, 0.0,
+        records.write_record(stage, profile, settings, run_dir, None, 0.0,
                              note="adopted: outputs written before completion records existed, not rerun "
-                                  "(their sidecars hold the run's provenance)")
+                                  "(their sidecars hold the run's provenance; the checkpoints it read are not known)")
         print(f"{PREFIX} adopt {stage.name}: recorded")
     return 0
 
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{PREFIX} profile={profile.name} dataset={args.dataset} data={args.data_dir} outputs={run_dir} "
           f"stages={len(stages)}", flush=True)
     if args.adopt:
-        return adopt(stages, profile, settings, run_dir, checkpoint_dir)
+        return adopt(stages, profile, settings, run_dir)
     launcher = None
     if args.launcher == "slurm":
         from study.launch import slurm_executor

@@ -144,3 +144,17 @@ def test_device_check_runs_every_stage_with_its_own_interpreter(tmp_path, monkey
     monkeypatch.delenv("PYTHON", raising=False)
     rows = device_check.run_stages("cpu", "cifar10", tmp_path, tmp_path / "scratch")
     assert [(r["stage"], r["status"]) for r in rows] == [("baselines", "ok")]
+
+
+def test_adopting_existing_results_records_them_and_then_nothing_reruns(fake_stages, isolated_outputs):
+    run_dir = isolated_outputs / "results" / "cifar10-cpu"
+    for stage in STAGES[:3]:             # results from before records existed, for three stages
+        for output in stage.outputs:
+            (run_dir / output).parent.mkdir(parents=True, exist_ok=True)
+            (run_dir / output).write_text("old\n")
+    assert runner.main(["--profile", "cpu", "--dataset", "cifar10", "--adopt", *(s.name for s in STAGES[:3])]) == 0
+    assert fake_stages["ran"] == []
+    record = json.loads(records.record_path(run_dir, STAGES[0]).read_text())
+    assert record["note"].startswith("adopted") and record["checkpoints"] == {}
+    assert run(*(s.name for s in STAGES[:3])) == 0
+    assert fake_stages["ran"] == ["report/build.py"]
