@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from combined.pipelines import PIPELINES, TASK, run_pipelines  # noqa: E402
-from common.cli import RunContext, add_common_args  # noqa: E402
+from common.cli import RunContext, add_common_args, positive_int  # noqa: E402
 from common.results import write_results  # noqa: E402
 
 
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--pipelines", nargs="+", choices=list(PIPELINES), default=list(PIPELINES),
                         help="pipelines to run (default: all three)")
-    parser.add_argument("--rounds", type=int, default=20,
+    parser.add_argument("--rounds", type=positive_int, default=20,
                         help="timing rounds (every real-kernel stage once per round, in turns)")
     return parser
 

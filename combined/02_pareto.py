@@ -23,7 +23,7 @@ from combined.pareto import (baseline_architectures, collect_points, fp32_file_b
                              plot_pareto, points_from_row, time_latency_classes, with_fronts, with_latencies)
 from combined.pipelines import TASK  # noqa: E402
 from common.baselines import get_baseline  # noqa: E402
-from common.cli import RunContext, add_common_args  # noqa: E402
+from common.cli import RunContext, add_common_args, positive_int  # noqa: E402
 from common.data import num_classes  # noqa: E402
 from common.models import architecture_id  # noqa: E402
 from common.results import read_rows, read_sidecar, write_results  # noqa: E402
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--rounds", type=int, default=15,
+    parser.add_argument("--rounds", type=positive_int, default=15,
                         help="timing rounds (every latency class once per round, in turns)")
     parser.add_argument("--fronts-only", action="store_true",
                         help="recompute the Pareto fronts and the figure from the existing pareto_points.csv "

@@ -13,7 +13,7 @@ fp32, fp16/bf16 casts, torchao's int4 weight-only). Kernel speed is *assumed* no
 the weight values, so each class is built once (int8 ones calibrated on training images) and
 timed once: a student or an unstructured-pruned VGG-11 (its zeros still computed by dense
 kernels) takes VGG-11's fp32 latency. (Not verified: in pipelines.csv the KD student, timed in
-another session, reads slower than VGG-11 does here; see the README.) Simulated formats get none.
+another session, reads slower than VGG-11 does here; see combined/README.md.) Simulated formats get none.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from common.figures import plt, save_figure  # plt with the Agg backend set
+from common.figures import label_points, plt, readable_log_axis, save_figure, spread_sideways  # Agg backend set
 from common.measure import saved_size_bytes
 from common.models import architecture_id, build_model
 from common.results import read_rows
@@ -212,45 +212,92 @@ def with_fronts(points: list[dict]) -> list[dict]:
             for p, s, t in zip(points, size, latency)]
 
 
+def _label(p: dict) -> str:
+    """The name written beside a point: a student's method, else the model."""
+    if p["family"] == "distilled" and p["model"].startswith("student "):
+        return p["model"].split()[1]
+    return p["model"]
+
+
+def _positions(usable: list[dict], cost: str, scale: float) -> list[float]:
+    """x of each point: its cost, seed means (points with an error bar) of one family sharing one
+    cost (the students, all VGG-11s) spread sideways around it (``spread_sideways``) so their
+    markers and error bars are told apart."""
+    xs = [float(p[cost]) * scale for p in usable]
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(usable):
+        if p.get("top1_std") not in ("", None):
+            groups.setdefault((p["family"], p[cost]), []).append(i)
+    for members in groups.values():
+        if len(members) > 1:
+            for i, x in zip(members, spread_sideways([xs[i] for i in members], width=0.035 * len(members) ** 0.5)):
+                xs[i] = x
+    return xs
+
+
 def plot_pareto(points: list[dict], path: Path, title: str) -> Path:
-    """Two panels: top-1 vs file size (MB, log scale) and vs batch-256 latency (ms, one timing
-    session); one marker per family, hollow when simulated, error bars for seed means (sample
-    std), the Pareto front (chosen on validation top-1, drawn at test top-1) as a dashed line. Points more than PLOTTED_WITHIN points below the best
-    are left off (they are in the CSV)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    """Two panels: top-1 vs file size (MB) and vs batch-256 latency (ms, one timing session),
+    both on log axes labelled at 1-2-5 steps; one marker per family, hollow when simulated,
+    error bars for seed means (sample std), the Pareto front (chosen on validation top-1, drawn
+    at test top-1) as a dashed line, its points labelled with their model in the family's
+    colour (``label_points``). Seed means of one family sharing one size or latency (the
+    students: all VGG-11s) are spread sideways around it and each student labelled with its
+    method, so they are told apart. One legend below the panels and a caption line. Points more
+    than PLOTTED_WITHIN points below the best are left off (they are in the CSV)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 6.6))
+    fig.subplots_adjust(left=0.055, right=0.99, top=0.92, bottom=0.25, wspace=0.14)
     points = comparable_latencies(points)
     best = max(p["top1_acc"] for p in points)
     shown = [p for p in points if p["top1_acc"] >= best - PLOTTED_WITHIN]
-    for ax, cost, label, scale in ((axes[0], "size_bytes", "file size (MB)", 1e-6),
-                                   (axes[1], "latency_ms", f"latency, batch {LATENCY_BATCH}, one timing session (ms)", 1.0)):
+    to_label = []
+    for ax, cost, label, scale in ((axes[0], "size_bytes", "file size (MB, log)", 1e-6),
+                                   (axes[1], "latency_ms", f"latency, batch {LATENCY_BATCH}, one timing session "
+                                                           "(ms, log)", 1.0)):
         usable = [p for p in shown if p[cost] not in ("", None)]
+        xs = _positions(usable, cost, scale)
         for i, family in enumerate(FAMILIES):
-            group = [p for p in usable if p["family"] == family]
-            if not group:
-                continue
             colour = f"C{i}"
             for simulated in ("no", "yes"):
-                sub = [p for p in group if p["simulated"] == simulated]
-                if sub:
-                    ax.scatter([float(p[cost]) * scale for p in sub], [p["top1_acc"] for p in sub],
-                               marker=MARKERS[family], s=36, edgecolors=colour,
-                               facecolors=colour if simulated == "no" else "none",
-                               label=family + (" (simulated)" if simulated == "yes" else ""))
-                    spread = [p for p in sub if p.get("top1_std") not in ("", None)]
-                    if spread:
-                        ax.errorbar([float(p[cost]) * scale for p in spread], [p["top1_acc"] for p in spread],
-                                    yerr=[float(p["top1_std"]) for p in spread], fmt="none", ecolor=colour,
-                                    elinewidth=1, capsize=2)
-        front = sorted((float(p[cost]) * scale, p["top1_acc"]) for p, on in zip(usable, pareto_front(usable, cost)) if on)
+                sub = [(x, p) for x, p in zip(xs, usable) if p["family"] == family and p["simulated"] == simulated]
+                if not sub:
+                    continue
+                ax.scatter([x for x, _ in sub], [p["top1_acc"] for _, p in sub], marker=MARKERS[family], s=36,
+                           edgecolors=colour, facecolors=colour if simulated == "no" else "none", zorder=3,
+                           label=family + (" (simulated)" if simulated == "yes" else ""))
+                spread = [(x, p) for x, p in sub if p.get("top1_std") not in ("", None)]
+                if spread:
+                    ax.errorbar([x for x, _ in spread], [p["top1_acc"] for _, p in spread],
+                                yerr=[float(p["top1_std"]) for _, p in spread], fmt="none", ecolor=colour,
+                                elinewidth=1, capsize=2, zorder=2)
+        on = pareto_front(usable, cost)
+        front = sorted((x, p["top1_acc"]) for x, p, f in zip(xs, usable, on) if f)
         if front:
             ax.plot([x for x, _ in front], [y for _, y in front], color="0.3", lw=1, ls="--",
-                    label="Pareto front (chosen on validation)")
-        if cost == "size_bytes":
-            ax.set_xscale("log")
+                    label="Pareto front (chosen on validation)", zorder=1)
+        ax.set_xscale("log")
+        ax.margins(x=0.08, y=0.06)
         ax.set_xlabel(label)
         ax.set_ylabel("test top-1 (%)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower right")
+        to_label.append((ax, [(x, p) for x, p, f in zip(xs, usable, on) if f or p["family"] == "distilled"],
+                         [(x, p["top1_acc"]) for x, p in zip(xs, usable)]))
+    legend = {}
+    for ax in axes:
+        for handle, text in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(text, handle)
+    fig.legend(legend.values(), legend.keys(), loc="lower center", bbox_to_anchor=(0.5, 0.06), ncol=4,
+               fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.text(0.01, 0.01, "Each point: one model of the study; filled: runs on a real kernel, hollow: simulated "
+             "(no latency). Students: mean over seeds, error bar = std; all are VGG-11s (same size and latency),\n"
+             "spread sideways around it to be told apart. Labelled: the points of each Pareto front (chosen on "
+             f"validation, drawn at test top-1) and the students. Points more than {PLOTTED_WITHIN:g} points below "
+             "the best are left off (see pareto_points.csv).", fontsize=7.5, va="bottom")
+    for ax, labelled, every in to_label:
+        readable_log_axis(ax.xaxis)
+        ax.set_xlim(ax.get_xlim())
+        ax.set_ylim(ax.get_ylim())
+        label_points(ax, [x for x, _ in labelled], [p["top1_acc"] for _, p in labelled],
+                     [_label(p) for _, p in labelled], fontsize=6.5, avoid=every,
+                     color=[f"C{FAMILIES.index(p['family'])}" for _, p in labelled])
     return save_figure(fig, path)

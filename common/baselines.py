@@ -11,10 +11,11 @@ import time
 
 import torch
 
-from common.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
+from common.checkpoints import announce, checkpoint_path, load_checkpoint, save_checkpoint
 from common.cli import RunContext
 from common.data import num_classes
 from common.jobs import Job
+from common.resume import resume_path
 from common.models import VGG, build_model, count_parameters
 from common.results import device_description, git_commit
 from common.training import Recipe, evaluate, fit
@@ -49,13 +50,13 @@ def train_and_cache(ctx: RunContext, name: str, model: VGG, recipe: Recipe,
     if path.exists() and not force:
         cached_model, cached = load_checkpoint(path, ctx.dataset, ctx.profile.name)
         if cached.get("recipe") == wanted and cached.get("model_config") == model.config:
-            print(f"[cache] {name}: {path} (test top-1 {cached['test_top1_acc']:.2f}%)")
+            announce(name, f"{path} (test top-1 {cached['test_top1_acc']:.2f}%)")
             return cached_model.to(ctx.device).eval(), cached
         print(f"[cache] {name}: {path} was trained with another recipe; retraining")
     splits = ctx.splits
     start = time.perf_counter()
     model = model.to(ctx.device)
-    history = fit(model, splits, recipe, ctx.device, progress=ctx.progress, desc=name)
+    history = fit(model, splits, recipe, ctx.device, progress=ctx.progress, desc=name, resume=resume_path(path))
     seconds = time.perf_counter() - start
     test = evaluate(model, splits.test_images, splits.test_labels, splits.name)
     meta = {
@@ -68,7 +69,8 @@ def train_and_cache(ctx: RunContext, name: str, model: VGG, recipe: Recipe,
         "trained_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     save_checkpoint(path, model, meta)
-    print(f"[cache] {name}: trained in {seconds:.0f}s, test top-1 {test['top1_acc']:.2f}% -> {path}")
+    resume_path(path).unlink(missing_ok=True)   # the model is cached: its training state goes
+    announce(name, f"trained in {seconds:.0f}s, test top-1 {test['top1_acc']:.2f}% -> {path}")
     return model.eval(), {**meta, "model_config": model.config}
 
 

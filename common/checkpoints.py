@@ -12,12 +12,24 @@ import os
 from pathlib import Path
 
 import torch
+from common.errors import UserError
 from common.models import VGG, model_from_config
 from common.results import atomic_path, checkpoints_root, run_folder
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError, ValueError):
     """A checkpoint was made under another dataset or profile than the one asked for."""
+
+
+_ANNOUNCED: set[str] = set()   # checkpoints this process has printed a [cache] line for
+
+
+def announce(name: str, text: str) -> None:
+    """Print ``[cache] <name>: <text>`` the first time this process speaks of checkpoint ``name``
+    (a stage reads a model again after training it: one line per model)."""
+    if name not in _ANNOUNCED:
+        _ANNOUNCED.add(name)
+        print(f"[cache] {name}: {text}")
 
 
 def checkpoint_path(dataset: str, profile: str, name: str) -> Path:
@@ -50,8 +62,12 @@ def load_checkpoint(path: str | os.PathLike, dataset: str | None = None,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
-    meta = payload["meta"]
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+        meta = payload["meta"]
+    except Exception as exc:   # truncated, damaged, or not a checkpoint of this project
+        raise UserError(f"{path} cannot be read (truncated, or not a checkpoint: {type(exc).__name__}); "
+                        "delete it and rerun: the stage that needs it trains it again") from None
     for key, wanted in (("dataset", dataset), ("profile", profile)):
         if wanted is not None and meta.get(key) != wanted:
             raise CheckpointMismatchError(

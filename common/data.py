@@ -17,6 +17,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from common.errors import UserError
+
 DATASETS = {
     "cifar10": {
         "folder": "cifar-10-batches-py",
@@ -40,7 +42,7 @@ DATASETS = {
 }
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(UserError, FileNotFoundError):
     """The CIFAR pickles are not where they were looked for and could not be downloaded."""
 
 
@@ -118,10 +120,14 @@ def load_cifar(name: str, root: str | os.PathLike, split: str,
     folder = ensure_dataset(name, root, download=download)
     chunks, labels = [], []
     for fname in spec[split]:
-        with open(folder / fname, "rb") as f:
-            entry = pickle.load(f, encoding="latin1")
-        chunks.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.extend(entry[spec["label_key"]])
+        try:
+            with open(folder / fname, "rb") as f:
+                entry = pickle.load(f, encoding="latin1")
+            chunks.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(entry[spec["label_key"]])
+        except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as exc:
+            raise UserError(f"{folder / fname} is damaged ({type(exc).__name__}: {str(exc)[:80]}); delete "
+                            f"{folder} and download or rebuild it") from None
     images = torch.from_numpy(np.concatenate(chunks))
     return images, torch.tensor(labels, dtype=torch.int64)
 

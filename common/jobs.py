@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from common.errors import UserError
 from common.numerics import set_numerics
 
 JOBS_PER_GPU = 2   # default workers per GPU: one process's host work and evaluation overlap the other's steps
@@ -164,6 +165,8 @@ def run_jobs(ctx, jobs: Sequence[Job], desc: str = "jobs") -> None:
             for future in done:
                 if future.exception() is not None:
                     job = futures[future]
+                    if isinstance(future.exception(), UserError):
+                        raise UserError(f"{job.label or job.function}: {future.exception()}") from None
                     raise RuntimeError(f"job {job.label or job.function} failed: "
                                        f"{future.exception()}") from future.exception()
                 bar.update(1)

@@ -8,6 +8,7 @@ numbers (one GPU). Outputs of different profiles never mix: they go to
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 import torch
@@ -42,20 +43,23 @@ PROFILES: dict[str, Profile] = {
         finetune_epochs=1, student_epochs=1,
     ),
     # A real study on a 2-core CPU: half-width VGGs on the whole dataset. Calibrated so that each
-    # task study fits in an hour or two (see README, "Profiles", for measured costs).
+    # task study fits in an hour or two (combined/README.md has the measured costs).
     "cpu": Profile(
         name="cpu", width=0.5, train_images=None, val_images=5000, test_images=None,
         epochs=15, batch_size=128, lr=0.1, weight_decay=5e-4,
         finetune_epochs=3, student_epochs=10,
     ),
     # The paper numbers on one GPU: full-width VGGs and a schedule long enough to reach the
-    # published CIFAR VGG-BN anchors (README, "The full recipe").
+    # published CIFAR VGG-BN anchors (combined/README.md, "The `full` recipe").
     "full": Profile(
         name="full", width=1.0, train_images=None, val_images=5000, test_images=None,
         epochs=120, batch_size=128, lr=0.1, weight_decay=5e-4,
         finetune_epochs=10, student_epochs=60,
     ),
 }
+
+
+PROFILE_ORIGIN = "STUDY_PROFILE_ORIGIN"   # set by the runner when it chose the profile for the stages
 
 
 def default_profile_name() -> str:
@@ -72,6 +76,7 @@ def get_profile(name: str | None = None, announce: bool = True) -> Profile:
     if chosen not in PROFILES:
         raise ValueError(f"unknown profile {chosen!r}; choose one of {sorted(PROFILES)}")
     if announce:
-        how = "requested" if name else "default (CUDA available)" if chosen == "full" else "default (no CUDA)"
+        how = (os.environ.get(PROFILE_ORIGIN, "requested") if name
+               else "default (CUDA available)" if chosen == "full" else "default (no CUDA)")
         print(f"[profile] {chosen} ({how})")
     return PROFILES[chosen]

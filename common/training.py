@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -23,6 +24,7 @@ from tqdm.auto import tqdm
 from common.augment import BatchTransform
 from common.data import CifarSplits, iterate_batches
 from common.profiles import Profile
+from common.resume import load_state, restore_state, save_state
 from common.train_step import EagerStep, GraphedStep, resolve_step_mode
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -115,7 +117,7 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
         loss_fn: LossFn | None = None, after_step: Callable[[], None] | None = None,
         eval_split: str | None = "val", progress: bool = True, desc: str = "train",
         params=None, max_steps: int | None = None,
-        on_step: Callable[[EagerStep], bool | None] | None = None) -> list[dict]:
+        on_step: Callable[[EagerStep], bool | None] | None = None, resume: Path | None = None) -> list[dict]:
     """Train ``model`` in place on ``splits`` (already on ``device``) and return per-epoch history.
 
     ``loss_fn(model, x, y) -> (logits [B,C], scalar loss)`` defaults to cross-entropy;
@@ -129,6 +131,10 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
     ``recipe.step`` picks how a step executes (``common.train_step``): 'auto' records it once as
     a CUDA graph on CUDA and runs it eagerly elsewhere. Nothing inside an epoch reads a tensor
     back on the host: the loss and accuracy sums stay on the device until the epoch ends.
+
+    ``resume``: a state file (``common.resume``) written at every epoch end; a training that
+    finds its own there continues after its last finished epoch, bit-identical to an
+    uninterrupted run on the same machine.
     """
     device = torch.device(device)
     torch.manual_seed(recipe.seed)
@@ -151,7 +157,14 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
         runner = EagerStep(step_model, loss_fn, make_optimizer(params, recipe), device, use_bf16)
     steps_per_epoch = max(1, len(images) // recipe.batch_size)
     total_steps, step, history, lr = recipe.epochs * steps_per_epoch, 0, [], recipe.lr
-    for epoch in range(1, recipe.epochs + 1):
+    generators = {"augment": aug_gen, "shuffle": shuffle_gen}
+    key = {"recipe": recipe.cache_key(), "desc": desc, "params": sum(p.numel() for p in params)}
+    state = load_state(resume, key) if max_steps is None else None
+    if state is not None:
+        restore_state(state, model, runner.optimizer, generators)
+        step, history = state["step"], state["history"]
+        print(f"[resume] {desc}: continuing after epoch {state['epoch']}/{recipe.epochs} ({resume})", flush=True)
+    for epoch in range(len(history) + 1, recipe.epochs + 1):
         model.train()
         start = time.perf_counter()
         runner.reset_sums()
@@ -180,6 +193,8 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
         history.append(row)
         print(f"[{desc}] " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                         for k, v in row.items()), flush=True)
+        if resume is not None and max_steps is None and epoch < recipe.epochs:
+            save_state(resume, key, model, runner.optimizer, epoch, step, history, generators)
     return history
 
 

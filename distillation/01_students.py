@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from common.cli import RunContext, add_common_args  # noqa: E402
 from common.jobs import run_jobs  # noqa: E402
 from common.results import write_results  # noqa: E402
-from distillation.study import (STUDENTS, TASK, TEACHER, TUNED_DKD, get_teacher,  # noqa: E402
+from distillation.study import (TEACHERS, STUDENTS, TASK, TEACHER, TUNED_DKD, get_teacher,  # noqa: E402
                                 kept_student_rows, recorded_dkd_selection, student_row, students_stage_jobs,
                                 study_student, teacher_provenance, tune_dkd)
 from distillation.summary import seed_summary  # noqa: E402
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--methods", nargs="+", choices=list(STUDENTS), default=list(STUDENTS),
                         help="students to train (the six methods as published and dkd_tuned, DKD with "
                              "the candidate settings best on validation)")
-    parser.add_argument("--teacher", default=TEACHER, help="baseline used as teacher")
+    parser.add_argument("--teacher", default=TEACHER, choices=TEACHERS, help="baseline used as teacher")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="student seeds (default: --seed); rows of other seeds already in "
                              "students.csv from the same teacher and recipe are kept, so seeds can be "

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from common.cli import RunContext, add_common_args  # noqa: E402
 from common.results import write_results  # noqa: E402
-from distillation.study import (STUDENTS, TASK, TEACHER, alignment, get_teacher, study_student,  # noqa: E402
+from distillation.study import (TEACHERS, STUDENTS, TASK, TEACHER, alignment, get_teacher, study_student,  # noqa: E402
                                 teacher_provenance)
 
 
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--methods", nargs="+", choices=list(STUDENTS), default=list(STUDENTS))
-    parser.add_argument("--teacher", default=TEACHER)
+    parser.add_argument("--teacher", default=TEACHER, choices=TEACHERS, help="baseline used as teacher")
     return parser
 
 

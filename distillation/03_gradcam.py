@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext, add_common_args  # noqa: E402
+from common.cli import RunContext, add_common_args, positive_int  # noqa: E402
 from common.figures import plot_cam_grid  # noqa: E402
 from common.gradcam import compare_cams, seeded_images  # noqa: E402
 from common.results import write_results  # noqa: E402
-from distillation.study import STUDENTS, TASK, TEACHER, get_teacher, study_student  # noqa: E402
+from distillation.study import TEACHERS, STUDENTS, TASK, TEACHER, get_teacher, study_student  # noqa: E402
 
 
 def summary_rows(rows: list[dict]) -> list[dict]:
@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--images", type=int, default=64, help="test images (seeded choice)")
-    parser.add_argument("--teacher", default=TEACHER)
+    parser.add_argument("--images", type=positive_int, default=64, help="test images (seeded choice)")
+    parser.add_argument("--teacher", default=TEACHER, choices=TEACHERS, help="baseline used as teacher")
     return parser
 
 

@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from common.cli import RunContext, add_common_args  # noqa: E402
 from common.jobs import run_jobs  # noqa: E402
 from common.results import write_results  # noqa: E402
-from distillation.study import (JITTER_SEED, TASK, TEACHER, clean_and_jitter_top1,  # noqa: E402
+from distillation.methods import METHODS as DISTILLERS  # noqa: E402
+from distillation.study import (TEACHERS, JITTER_SEED, TASK, TEACHER, clean_and_jitter_top1,  # noqa: E402
                                 colour_label, colour_stage_jobs, get_colour_teacher, get_student,
                                 get_teacher)
 
@@ -31,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--methods", nargs="+", default=list(METHODS))
-    parser.add_argument("--teacher", default=TEACHER)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=sorted(DISTILLERS))
+    parser.add_argument("--teacher", default=TEACHER, choices=TEACHERS, help="baseline used as teacher")
     return parser
 
 

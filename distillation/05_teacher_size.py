@@ -16,7 +16,8 @@ from common.cli import RunContext, add_common_args  # noqa: E402
 from common.jobs import run_jobs  # noqa: E402
 from common.models import count_parameters  # noqa: E402
 from common.results import write_results  # noqa: E402
-from distillation.study import TASK, alignment, get_student, get_teacher, method_student_jobs  # noqa: E402
+from distillation.methods import METHODS as DISTILLERS  # noqa: E402
+from distillation.study import TEACHERS, TASK, alignment, get_student, get_teacher, method_student_jobs  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,8 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--teachers", nargs="+", default=["vgg16", "vgg19"])
-    parser.add_argument("--method", default="kd")
+    parser.add_argument("--teachers", nargs="+", default=["vgg16", "vgg19"], choices=TEACHERS)
+    parser.add_argument("--method", default="kd", choices=sorted(DISTILLERS))
     return parser
 
 

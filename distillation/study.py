@@ -18,11 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.baselines import finetune_recipe, get_baseline, train_and_cache
-from common.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint, weights_sha256
+from common.checkpoints import announce, checkpoint_path, load_checkpoint, save_checkpoint, weights_sha256
 from common.cli import RunContext
 from common.data import num_classes
 from common.jobs import Job
-from common.models import VGG, build_model
+from common.resume import resume_path
+from common.models import VGG, VGG_STAGES, build_model
 from common.results import device_description, git_commit, read_rows, read_sidecar
 from common.training import Recipe, accuracy_from_logits, fit, predict_logits
 from distillation.methods import METHODS, build_distiller
@@ -31,6 +32,7 @@ from distillation.methods.dkd import DKD
 TASK = "distillation"
 STUDENT = "vgg11"
 TEACHER = "vgg16"
+TEACHERS = tuple(sorted(VGG_STAGES))   # every baseline architecture can teach
 SOFT_TEMPERATURE = 4.0          # temperature of the softened probabilities in alignment measures
 
 # The students of the main comparison: name -> (method, overrides of its published settings).
@@ -105,7 +107,7 @@ def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
     if path.exists() and not force:
         model, meta = load_checkpoint(path, ctx.dataset, ctx.profile.name)
         if meta.get("settings") == settings:
-            print(f"[cache] {name}: {path} (test top-1 {meta['test_top1_acc']:.2f}%)")
+            announce(name, f"{path} (test top-1 {meta['test_top1_acc']:.2f}%)")
             return model.to(ctx.device).eval(), meta
     splits = ctx.splits
     torch.manual_seed(ctx.seed)  # every student starts from the same initial weights
@@ -115,7 +117,8 @@ def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
     distiller = build_distiller(method, student, teacher, total_steps, **extra, **hparams).to(ctx.device)
     start = time.perf_counter()
     history = fit(distiller, splits, recipe, ctx.device, loss_fn=distiller.loss_fn(),
-                  params=distiller.trainable_parameters(), progress=ctx.progress, desc=name)
+                  params=distiller.trainable_parameters(), progress=ctx.progress, desc=name,
+                  resume=resume_path(path))
     seconds = time.perf_counter() - start
     test = ctx.evaluate(student, "test")
     meta = {"name": name, "dataset": ctx.dataset, "profile": ctx.profile.name, "settings": settings,
@@ -125,7 +128,8 @@ def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
             "device": device_description(ctx.device), "git_commit": git_commit(),
             "trained_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     save_checkpoint(path, student, meta)
-    print(f"[student] {name}: {seconds:.0f}s, test top-1 {test['top1_acc']:.2f}%")
+    resume_path(path).unlink(missing_ok=True)   # the student is cached: its training state goes
+    announce(name, f"trained in {seconds:.0f}s, test top-1 {test['top1_acc']:.2f}% -> {path}")
     return student.eval(), meta
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from common.baselines import get_baseline  # noqa: E402
-from common.cli import RunContext, add_common_args  # noqa: E402
+from common.cli import RunContext, add_common_args, fraction, positive_int  # noqa: E402
 from common.results import write_results  # noqa: E402
 from pruning.plots import plot_accuracy_vs_sparsity  # noqa: E402
 from pruning.study import (TASK, UNSTRUCTURED, ratio_rule,  # noqa: E402
@@ -24,8 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line of this stage (its shared flags and its own); built without running
     anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(description=__doc__))
-    parser.add_argument("--targets", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9])
-    parser.add_argument("--finetune-epochs", type=int, default=None,
+    parser.add_argument("--targets", type=fraction, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9],
+                        help="overall sparsities to prune to and fine-tune, each in [0, 1)")
+    parser.add_argument("--finetune-epochs", type=positive_int, default=None,
                         help="default: the profile's finetune_epochs")
     return parser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from common.cli import add_common_args
+from common.cli import add_common_args, fraction
 from pruning.study import FINAL_TARGET, PruningKind
 
 
@@ -16,7 +16,7 @@ def _parser(description: str) -> argparse.ArgumentParser:
 def sensitivity_parser(kind: PruningKind, description: str) -> argparse.ArgumentParser:
     """``--grid`` plus the common flags."""
     parser = _parser(description)
-    parser.add_argument("--grid", type=float, nargs="+", default=list(kind.grid),
+    parser.add_argument("--grid", type=fraction, nargs="+", default=list(kind.grid),
                         help=f"values of the layer's {kind.x_key} (fractions) to try, one layer at a time")
     return parser
 
@@ -24,6 +24,6 @@ def sensitivity_parser(kind: PruningKind, description: str) -> argparse.Argument
 def final_parser(kind: PruningKind, description: str, target_help: str) -> argparse.ArgumentParser:
     """``--<target_key>`` (default ``FINAL_TARGET``) and ``--force`` plus the common flags."""
     parser = _parser(description)
-    parser.add_argument(f"--{kind.target_key}", type=float, default=FINAL_TARGET, help=target_help)
+    parser.add_argument(f"--{kind.target_key}", type=fraction, default=FINAL_TARGET, help=f"{target_help}, in [0, 1)")
     parser.add_argument("--force", action="store_true", help="redo even if the model is cached")
     return parser

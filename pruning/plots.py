@@ -9,21 +9,29 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from common.figures import save_figure
+from common.figures import paper_layer_names, save_figure
 
 
 def plot_sensitivity(rows: list[dict], x_key: str, base_acc: float, path: Path, xlabel: str,
                      title: str) -> Path:
-    """One curve per layer: validation top-1 (%) against the layer's pruning ratio."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    """One curve per layer, named as in the paper (conv1..conv8, fc1, fc2: ``paper_layer_names``;
+    fc layers dashed): validation top-1 (%) against the layer's pruning ratio, from the unpruned
+    baseline at 0; the baseline's top-1 as a dotted line with its own legend entry. The legend
+    sits beside the axes."""
+    fig, ax = plt.subplots(figsize=(7.4, 4.4))
     layers = list(dict.fromkeys(r["layer"] for r in rows))
-    for layer in layers:
+    names = paper_layer_names(layers)
+    for i, layer in enumerate(sorted(layers, key=list(names).index)):
         pts = sorted((float(r[x_key]), float(r["top1_acc"])) for r in rows if r["layer"] == layer)
-        ax.plot([0.0] + [p[0] for p in pts], [base_acc] + [p[1] for p in pts], marker="o", ms=3, label=layer)
-    ax.axhline(base_acc, color="gray", lw=0.8, ls="--")
+        fc = names[layer].startswith("fc")
+        ax.plot([0.0] + [p[0] for p in pts], [base_acc] + [p[1] for p in pts], marker="s" if fc else "o", ms=3.5,
+                lw=1.3, ls="--" if fc else "-", color=f"C{i % 10}", label=names[layer])
+    ax.axhline(base_acc, color="k", lw=1, ls=":", label=f"unpruned baseline\n({base_acc:.2f}%)")
     ax.set(xlabel=xlabel, ylabel="validation top-1 (%)", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=8.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="layer",
+              title_fontsize=8.5, handlelength=2.6)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 

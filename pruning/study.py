@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from common.baselines import finetune_recipe, get_baseline
-from common.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
+from common.checkpoints import announce, checkpoint_path, load_checkpoint, save_checkpoint
 from common.cli import RunContext
 from common.models import VGG, count_parameters
 from common.results import write_results
@@ -211,7 +211,7 @@ def _cached(ctx: RunContext, name: str, settings: dict):
     if path.exists():
         model, meta = load_checkpoint(path, ctx.dataset, ctx.profile.name)
         if meta.get("settings") == settings:
-            print(f"[cache] {name}: {path}")
+            announce(name, str(path))
             return model.to(ctx.device).eval(), meta
     return None
 

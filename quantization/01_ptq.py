@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext, add_common_args  # noqa: E402
+from common.cli import RunContext, add_common_args, positive_int  # noqa: E402
 from common.results import write_results  # noqa: E402
 from quantization.formats import ptq_rows  # noqa: E402
 from quantization.study import TASK, base_model  # noqa: E402
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--rounds", type=int, default=20,
+    parser.add_argument("--rounds", type=positive_int, default=20,
                         help="timing rounds (every real-kernel model once per round, in turns)")
     return parser
 

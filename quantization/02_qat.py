@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext, add_common_args  # noqa: E402
+from common.cli import RunContext, add_common_args, positive_int  # noqa: E402
 from common.results import write_results  # noqa: E402
 from quantization.formats import WITHIN_POINTS, qat_curves, qat_summary  # noqa: E402
 from quantization.plots import plot_qat_recovery  # noqa: E402
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--epochs", type=positive_int, default=None,
                         help="QAT epochs per format (default: the profile's finetune_epochs)")
     return parser
 

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from common.baselines import get_baseline  # noqa: E402
-from common.cli import RunContext, add_common_args  # noqa: E402
+from common.cli import RunContext, add_common_args, positive_int  # noqa: E402
 from common.results import write_results  # noqa: E402
 from quantization.plots import plot_bits_vs_k, plot_scaling_law  # noqa: E402
 from quantization.scaling_law import K_BITS, bit_optimal, ptq_sweep, qat_sweep  # noqa: E402
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bits", type=int, nargs="+", default=list(K_BITS))
     parser.add_argument("--qat-bits", type=int, nargs="*", default=[2, 3, 4],
                         help="k values that also get QAT on VGG-11 (none: PTQ only)")
-    parser.add_argument("--qat-epochs", type=int, default=1)
+    parser.add_argument("--qat-epochs", type=positive_int, default=1)
     return parser
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext, add_common_args  # noqa: E402
+from common.cli import RunContext, add_common_args, positive_int  # noqa: E402
 from common.results import write_results  # noqa: E402
 from quantization.mixed_precision import config_rows, configurations, sensitivity_rows  # noqa: E402
 from quantization.plots import plot_mixed_precision  # noqa: E402
@@ -36,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--low-bits", type=int, nargs="+", default=[4, 3, 2],
                         help="the low bit width of rule (ii), one budget each")
-    parser.add_argument("--hessian-images", type=int, default=1024)
-    parser.add_argument("--hutchinson-samples", type=int, default=64)
+    parser.add_argument("--hessian-images", type=positive_int, default=1024)
+    parser.add_argument("--hutchinson-samples", type=positive_int, default=64)
     parser.add_argument("--rounds", type=int, default=15,
                         help="timing rounds of the real-kernel models (each once per round, in turns)")
     return parser

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from common.figures import save_figure
+from common.figures import readable_log_axis, save_figure
 
 
 def plot_qat_recovery(rows: list[dict], fp32_top1: float, within: float, path: Path) -> Path:
@@ -27,40 +27,119 @@ def plot_qat_recovery(rows: list[dict], fp32_top1: float, within: float, path: P
     return save_figure(fig, path)
 
 
+BAND_BELOW_BEST = 6.0    # the zoomed panels show top-1 from the best minus this many points up to the best
+K_MARKERS = dict(zip((2, 3, 4, 5, 6, 8, 16), "v^osDPX"))
+MODEL_NAMES = {"vgg11": "VGG-11", "vgg16": "VGG-16", "vgg19": "VGG-19",
+               "vgg11-channel-pruned": "VGG-11 70%-channel-pruned"}
+
+
+def accuracy_band(accuracies: list[float], below: float = BAND_BELOW_BEST) -> tuple[float, float]:
+    """The y-range of a zoomed panel: from ``below`` points under the best top-1 to a little above it."""
+    best = max(accuracies)
+    return best - below, best + 0.12 * below
+
+
+def _zoom_and_full(fig, cell_top, cell_bottom, band, full, like=(None, None)):
+    """A tall axes zoomed on ``band`` above a short one with the whole ``full`` range (the band
+    shaded in it); all share x, and y with ``like``'s (top, bottom) pair where given."""
+    top = fig.add_subplot(cell_top, sharex=like[0], sharey=like[0])
+    bottom = fig.add_subplot(cell_bottom, sharex=top, sharey=like[1])
+    top.set_ylim(*band)
+    bottom.set_ylim(*full)
+    bottom.axhspan(*band, color="0.85", zorder=0)
+    top.tick_params(labelbottom=False)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    return top, bottom
+
+
 def plot_scaling_law(rows: list[dict], path: Path) -> Path:
     """Dettmers-style panels (data type x block): PTQ test top-1 against total model bits, one
-    line per k joining the models; the 16-bit line is float16."""
+    line per k joining the models (one point per trained model: the pruned VGG-11, VGG-11,
+    VGG-16, VGG-19, left to right); the 16-bit line is float16, the same in every panel.
+
+    The high-accuracy band is shown as a second, zoomed panel: each column is a tall panel on
+    the band (``accuracy_band``: the best top-1 down ``BAND_BELOW_BEST`` points), where the 4- to
+    16-bit lines are told apart, above a short panel with the whole range (the band shaded) for
+    the 2- and 3-bit points below it. Log x axis in Mbit, labelled at 1-2-5 steps; one legend
+    for all panels and a caption line saying what a point is."""
     ptq = [r for r in rows if r["method"] == "PTQ"]
     panels = list(dict.fromkeys((r["data_type"], r["block"]) for r in ptq if r["data_type"] != "float16"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), sharey=True, squeeze=False)
-    for ax, (dtype, block) in zip(axes[0], panels):
+    accs = [float(r["top1_acc"]) for r in ptq]
+    band = accuracy_band(accs)
+    full = (max(0.0, min(accs) - 4), band[1])
+    fig = plt.figure(figsize=(2.9 * len(panels) + 1.4, 5.0))
+    gs = fig.add_gridspec(2, len(panels), height_ratios=(3, 1.25), hspace=0.06, wspace=0.08,
+                          left=0.06, right=0.99 - 1.3 / fig.get_figwidth(), top=0.88, bottom=0.2)
+    first = (None, None)
+    for j, (dtype, block) in enumerate(panels):
+        top, bottom = _zoom_and_full(fig, gs[0, j], gs[1, j], band, full, first)
+        first = (top, bottom) if j == 0 else first
         chosen = [r for r in ptq if (r["data_type"], r["block"]) == (dtype, block) or r["data_type"] == "float16"]
-        for k in sorted({int(r["bits"]) for r in chosen}):
-            pts = sorted((float(r["total_bits"]), float(r["top1_acc"])) for r in chosen if int(r["bits"]) == k)
-            ax.plot(*zip(*pts), marker="o", ms=3, label=f"{k}-bit")
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(plt.NullFormatter())   # only decades are labelled
-        ax.set(title=f"{dtype}, {block}", xlabel="total model bits (log)")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("test top-1 (%)")
-    axes[0][-1].legend(fontsize=7)
+        for i, k in enumerate(sorted({int(r["bits"]) for r in chosen})):
+            pts = sorted((float(r["total_bits"]) / 1e6, float(r["top1_acc"])) for r in chosen if int(r["bits"]) == k)
+            for ax in (top, bottom):
+                ax.plot(*zip(*pts), marker=K_MARKERS.get(k, "o"), ms=4, lw=1.2, color=f"C{i}",
+                        label=f"{k}-bit" + (" (float16)" if k == 16 else ""))
+        top.set_title(f"{dtype}, {'per-channel scales' if block == 'per-channel' else block.replace('g', 'groups of ')}",
+                      fontsize=9)
+        top.set_xscale("log")
+        bottom.set_xlabel("total model bits (Mbit, log)", fontsize=8)
+        if j:
+            top.tick_params(labelleft=False)
+            bottom.tick_params(labelleft=False)
+        else:
+            top.set_ylabel("test top-1 (%), high-accuracy band", fontsize=8)
+            bottom.set_ylabel("whole range", fontsize=8)
+    readable_log_axis(first[0].xaxis)
+    handles, labels = first[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=8, title="weights at", title_fontsize=8,
+               frameon=False)
+    models = [MODEL_NAMES.get(m, m) for m, _ in sorted({(r["model"], int(r["params"])) for r in ptq},
+                                                        key=lambda mp: mp[1])]
+    fig.suptitle("k-bit scaling law: test top-1 after post-training quantization vs total model bits",
+                 fontsize=10)
+    fig.text(0.01, 0.015, "Each point: one trained model with all its weights quantized to k bits (PTQ, "
+             "simulated); on each line, left to right: " + ", ".join(models) + ".\nx: k-bit codes + "
+             "fp16 scales + every other tensor at 16 bits; y: test top-1. Top row: zoom on the "
+             "high-accuracy band (shaded in the bottom row, which shows the whole range).",
+             fontsize=7.5, va="bottom")
     return save_figure(fig, path)
 
 
 def plot_bits_vs_k(rows: list[dict], model: str, path: Path) -> Path:
-    """Test top-1 of ``model`` against k, PTQ and QAT, for each data type and block."""
-    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    """Test top-1 of ``model`` against k, PTQ (solid) and QAT (dashed), one colour per data type
+    and block; the same zoom as ``plot_scaling_law``: a tall panel on the high-accuracy band
+    above a short one with the whole range (the band shaded)."""
     chosen = [r for r in rows if r["model"] == model and r["data_type"] != "float16"]
+    ref = [float(r["top1_acc"]) for r in rows if r["model"] == model and r["data_type"] == "float16"]
+    accs = [float(r["top1_acc"]) for r in chosen] + ref
+    band = accuracy_band(accs)
+    fig = plt.figure(figsize=(7.4, 4.8))
+    gs = fig.add_gridspec(2, 1, height_ratios=(3, 1.25), hspace=0.06, left=0.1, right=0.68, top=0.9, bottom=0.2)
+    top, bottom = _zoom_and_full(fig, gs[0, 0], gs[1, 0], band, (max(0.0, min(accs) - 4), band[1]))
+    kinds = list(dict.fromkeys((r["data_type"], r["block"]) for r in chosen))
     for key in dict.fromkeys((r["data_type"], r["block"], r["method"]) for r in chosen):
         pts = sorted((int(r["bits"]), float(r["top1_acc"])) for r in chosen
                      if (r["data_type"], r["block"], r["method"]) == key)
-        ax.plot(*zip(*pts), marker="o", ms=3, ls="-" if key[2] == "PTQ" else "--", label=" ".join(key))
-    ref = [float(r["top1_acc"]) for r in rows if r["model"] == model and r["data_type"] == "float16"]
-    if ref:
-        ax.axhline(ref[0], color="gray", ls=":", label="float16")
-    ax.set(xlabel="bits per weight (k)", ylabel="test top-1 (%)", title=f"{model}: accuracy vs k")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6)
+        qat = key[2] != "PTQ"
+        for ax in (top, bottom):
+            ax.plot(*zip(*pts), marker="s" if qat else "o", ms=4, ls="--" if qat else "-",
+                    color=f"C{kinds.index(key[:2])}", label=" ".join(key))
+    for ax in (top, bottom):
+        if ref:
+            ax.axhline(ref[0], color="k", ls=":", lw=1, label=f"float16 ({ref[0]:.2f}%)")
+        ax.set_xticks(sorted({int(r["bits"]) for r in chosen}))
+    top.set_ylabel("test top-1 (%), zoomed", fontsize=8)
+    bottom.set(xlabel="bits per weight (k)")
+    bottom.set_ylabel("whole range", fontsize=8)
+    top.set_title(f"{MODEL_NAMES.get(model, model)}: test top-1 vs bits per weight", fontsize=10)
+    top.legend(*top.get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7.5,
+               frameon=False, title="data type, block, method", title_fontsize=7.5)
+    fig.text(0.01, 0.015, f"Each point: {MODEL_NAMES.get(model, model)} with all its weights at k bits; PTQ "
+             "(solid): rounded after training; QAT (dashed): fine-tuned with the quantizer.\nTop: zoom on "
+             "the high-accuracy band (shaded in the bottom panel, which shows the whole range).",
+             fontsize=7.5, va="bottom")
     return save_figure(fig, path)
 
 

@@ -129,11 +129,14 @@ def save_int8_program(graph: torch.fx.GraphModule, example: torch.Tensor, path) 
     """Write the converted int8 ``graph`` (CPU) as a ``torch.export`` program to ``path``
     (atomically; batch dimension dynamic, ``example`` [B,3,H,W] traces it) and return the
     file's bytes: int8 weight codes, their scales and zero points, activation ranges, the graph
-    (no example input)."""
+    (no example input, and no stack traces: they name the files of the checkout that traced it,
+    so the bytes would depend on where the repository lives)."""
     graph = drop_unread_tensors(copy.deepcopy(graph))
     batch = torch.export.Dim("batch", min=2, max=MAX_BATCH)
     program = torch.export.export(graph, (example[:2].to(CPU),), dynamic_shapes=({0: batch},))
     program.example_inputs = None    # a deployed model carries no sample batch
+    for node in program.graph.nodes:
+        node.meta.pop("stack_trace", None)
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
     with atomic_path(path) as tmp:

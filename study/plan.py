@@ -22,15 +22,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from common.profiles import Profile
 from common.results import PROJECT_ROOT, read_rows, results_root, run_folder
 from study.stages import STAGES
+from study.projection import Projection, concurrent_seconds, needed_keys, project  # noqa: F401
 from study.throughput import MissingThroughput, ThroughputTable
-from study.work import NO_TEACHER, SEED, Evaluation, PlanSettings, Sizes, Training
+from study.work import SEED, Evaluation, PlanSettings, Sizes, Training  # noqa: F401
 
 
 @dataclass
@@ -42,6 +42,7 @@ class Work:
     reused: dict[str, list[str]]     # stage -> cached trainings it reuses from an earlier stage
     stages: list[str]
     notes: list[str]
+    pooled: tuple[str, ...] = ()     # the stages whose trainings run as jobs (concurrently with --jobs N)
 
 
 def pooled_stages() -> tuple[str, ...]:
@@ -73,7 +74,8 @@ def plan_work(profile: Profile, dkd_selected: str | None = None, stages=None) ->
             seen.add(job.name)
             jobs.append(job)
         evaluations += work.evaluations
-    return Work(jobs, evaluations, reused, [stage.name for stage in stages], notes)
+    return Work(jobs, evaluations, reused, [stage.name for stage in stages], notes,
+                tuple(stage.name for stage in stages if stage.jobs is not None))
 
 
 def job_rows(profile: Profile, dkd_selected: str | None = None) -> list[dict]:
@@ -91,113 +93,12 @@ def recorded_dkd_selection(dataset: str, profile_name: str) -> str | None:
     return selected[0] if len(selected) == 1 else None
 
 
-# ----------------------------------------------------------------------------- projection
-
-
-@dataclass
-class Projection:
-    """Projected seconds per training, per evaluation and per stage, and the figures used."""
-
-    job_rows: list[dict]
-    evaluation_rows: list[dict]
-    stage_rows: list[dict]
-    figures: list[dict]          # every throughput figure used, measured or estimated
-    total_seconds: float
-
-    @property
-    def total_minutes(self) -> float:
-        return self.total_seconds / 60
-
-
-def _figure_row(kind: str, model: str, teacher: str, variant: str, figure) -> dict:
-    return {"pass": kind, "model": model, "teacher": teacher, "variant": variant,
-            "images_per_second": round(figure.images_per_second, 1),
-            "source": "estimated" if figure.estimated else "measured", "note": figure.note}
-
-
-def concurrent_seconds(job_seconds: Sequence[float], workers: int, speedup: float) -> float:
-    """Wall seconds of independent jobs (each ``job_seconds`` when alone) on ``workers``
-    processes that together train ``speedup`` times as fast as one: the work divided by the
-    speedup, but never less than the longest job run at a worker's share (``speedup/workers``)."""
-    if not job_seconds:
-        return 0.0
-    if workers <= 1:
-        return float(sum(job_seconds))
-    return max(sum(job_seconds) / speedup, max(job_seconds) * workers / speedup)
-
-
-def project(work: Work, throughput: ThroughputTable, workers: int = 1, speedup: float = 1.0) -> Projection:
-    """Seconds = training images / training images/s of (model, teacher, variant) + evaluated
-    images / inference images/s of the model (Hessian passes at its training images/s).
-    In the pooled stages the trainings run on ``workers`` processes that train ``speedup`` times as
-    fast together as one (``concurrent_seconds``); elsewhere one at a time.
-    Raises MissingThroughput when a needed model has no figure at all."""
-    figures: dict[tuple, dict] = {}
-
-    def train_rate(model: str, teacher: str, variant: str) -> float:
-        figure = throughput.training(model, teacher, variant)
-        figures.setdefault(("train", model, teacher, variant), _figure_row("train", model, teacher, variant, figure))
-        return figure.images_per_second
-
-    def infer_rate(model: str, variant: str) -> float:
-        figure = throughput.inference(model, variant)
-        figures.setdefault(("infer", model, NO_TEACHER, variant), _figure_row("infer", model, NO_TEACHER, variant, figure))
-        return figure.images_per_second
-
-    jobs = []
-    for j in work.jobs:
-        train_s = j.train_images / train_rate(j.model, j.teacher, j.variant)
-        eval_s = j.eval_images / infer_rate(j.model, j.eval_variant) if j.eval_images else 0.0
-        jobs.append({"stage": j.stage, "job": j.name, "model": j.model, "epochs": j.epochs,
-                     "images_per_epoch": j.images_per_epoch, "teacher": j.teacher, "variant": j.variant,
-                     "eval_images": j.eval_images, "train_seconds": train_s, "eval_seconds": eval_s,
-                     "projected_minutes": round((train_s + eval_s) / 60, 2)})
-    evaluations = []
-    for e in work.evaluations:
-        rate = train_rate(e.model, NO_TEACHER, "plain") if e.training_pass else infer_rate(e.model, e.variant)
-        evaluations.append({"stage": e.stage, "what": e.what, "model": e.model, "variant": e.variant,
-                            "images": e.images, "seconds": e.images / rate})
-    stages = stage_subtotals(work, jobs, evaluations, workers, speedup)
-    return Projection(jobs, evaluations, stages, list(figures.values()),
-                      sum(r["projected_seconds"] for r in stages))
-
-
-def stage_subtotals(work: Work, jobs: list[dict], evaluations: list[dict], workers: int = 1,
-                    speedup: float = 1.0) -> list[dict]:
-    """Per stage (run_all order): trainings, their epochs, training and evaluated images,
-    cached trainings reused, projected seconds and minutes (the pooled stages' trainings on
-    ``workers`` processes, ``concurrent_seconds``)."""
-    rows = []
-    for stage in work.stages:
-        mine = [j for j in jobs if j["stage"] == stage]
-        evals = [e for e in evaluations if e["stage"] == stage]
-        each = [j["train_seconds"] + j["eval_seconds"] for j in mine]
-        pooled = stage in pooled_stages()
-        seconds = (concurrent_seconds(each, workers, speedup) if pooled else sum(each)) + sum(e["seconds"] for e in evals)
-        rows.append({"stage": stage, "trainings": len(mine), "epochs": sum(j["epochs"] for j in mine),
-                     "train_images": sum(j["epochs"] * j["images_per_epoch"] for j in mine),
-                     "eval_images": sum(j["eval_images"] for j in mine) + sum(e["images"] for e in evals),
-                     "reused_trainings": len(work.reused.get(stage, [])),
-                     "projected_seconds": round(seconds, 1), "projected_minutes": round(seconds / 60, 2)})
-    return rows
-
-
-def needed_keys(work: Work) -> tuple[set[tuple[str, str, str]], set[tuple[str, str]]]:
-    """(training keys (model, teacher, variant), inference keys (model, variant)) the projection reads."""
-    train = {(j.model, j.teacher, j.variant) for j in work.jobs}
-    train |= {(e.model, NO_TEACHER, "plain") for e in work.evaluations if e.training_pass}
-    infer = {(j.model, j.eval_variant) for j in work.jobs if j.eval_images}
-    infer |= {(e.model, e.variant) for e in work.evaluations if not e.training_pass}
-    infer |= {(j.teacher, "plain") for j in work.jobs if j.teacher != NO_TEACHER}   # estimates use it
-    return train, infer
-
-
 # ----------------------------------------------------------------------------- measured costs
 
 
 def measured_stage_seconds(dataset: str, profile_name: str) -> dict[str, float]:
     """Measured wall seconds per run_all stage of ``results/<dataset>-<profile>/``, as the
-    README's cost table has them (``study.readme.cost_rows``: from the provenance sidecars;
+    cost table of combined/README.md has them (``study.readme.cost_rows``: from the provenance sidecars;
     baselines and students count their training time). Its 'baselines/common.train' is
     run_all's stage 'baselines'."""
     from study.readme import cost_rows
@@ -335,9 +236,23 @@ def write_projection(projection: Projection, measured: dict[str, float], path: P
                                          measured_minutes=round(total_measured / 60, 1) if measured else ""))
 
 
-def main(argv: list[str] | None = None) -> None:
-    from common.cli import add_common_args, resolve_device
+def projected_minutes(stages, flags: list[str]) -> tuple[float, str]:
+    """(projected minutes, throughput source) of running ``stages`` (a part of the declaration),
+    with the plan's command-line ``flags`` (profile, dataset, data folder, device, workers): its
+    throughput figures are this device's earlier measurement, else a short benchmark now (cached)."""
     from common.profiles import get_profile
+
+    args = build_parser().parse_args(flags)
+    profile = get_profile(args.profile, announce=False)
+    work = plan_work(profile, recorded_dkd_selection(args.dataset, profile.name), stages)
+    throughput = resolve_throughput(args, profile, work)
+    workers, speedup, _ = concurrency(args, throughput.device)
+    return project(work, throughput, workers, speedup).total_minutes, throughput.source
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The plan's command line: the shared flags and where its throughput figures come from."""
+    from common.cli import add_common_args
 
     parser = add_common_args(argparse.ArgumentParser(description=__doc__,
                                                      formatter_class=argparse.RawDescriptionHelpFormatter))
@@ -360,7 +275,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dkd-selected", default=None,
                         help="the DKD candidate selected on validation (default: the one recorded in "
                              "results/<dataset>-<profile>/distillation/dkd_tuning.csv, if any)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    from common.cli import resolve_device
+    from common.profiles import get_profile
+
+    args = build_parser().parse_args(argv)
     started = time.time()
     profile = get_profile(args.profile, announce=False)
     dkd = args.dkd_selected or recorded_dkd_selection(args.dataset, profile.name)
@@ -381,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.compare_measured:
         measured = measured_stage_seconds(args.dataset, profile.name)
         print(f"\nProjected vs measured wall seconds (results/{run_folder(args.dataset, profile.name)}/, "
-              "as the README's cost table):\n")
+              "as the cost table of combined/README.md):\n")
         if measured:
             print(_table(comparison_rows(projection, measured),
                          ["stage", "projected_seconds", "measured_seconds", "measured_over_projected"]))

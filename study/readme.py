@@ -1,9 +1,11 @@
-"""Refresh the generated blocks of README.md from the profile table and committed results.
+"""Refresh the generated blocks of the READMEs from the profile table and committed results.
 
-    python -m study.readme            # rewrites the blocks between the BEGIN/END markers
+    python -m study.readme            # rewrites every block of README.md and the task READMEs
+    python -m study.readme --check    # writes nothing; exit status 1 naming each stale file
 
-Numbers in the README are never typed by hand: they come from ``common/profiles.py`` and from
-``results/<dataset>-<profile>/`` CSVs written by the scripts.
+Each block, ``<!-- BEGIN generated:NAME -->...<!-- END generated:NAME -->``, is written into the
+file of ``README_FILES`` that holds its markers. Numbers in the READMEs are never typed by hand:
+they come from ``common/profiles.py`` and from ``results/<dataset>-<profile>/`` CSVs.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
     return head + "".join("| " + " | ".join(readable(r.get(c, "")) for c in columns) + " |\n" for r in rows)
 
 
+def captioned(caption: str, rows: list[dict], columns: list[str]) -> list[str]:
+    """``[caption, a blank line, the table]`` as one part, or no part when there are no rows."""
+    return [f"{caption}:\n\n" + markdown_table(rows, columns)] if rows else []
+
+
 def profiles_block() -> str:
     """The profile table of ``common.profiles``."""
     rows = [{**p.as_dict(), "train_images": p.train_images or "all but val",
@@ -50,24 +57,20 @@ def profiles_block() -> str:
 
 
 def results_block(run: str) -> str:
-    """Baselines and training-throughput tables of ``results/<run>/`` (a note if absent)."""
-    folder = results_root() / run
-    parts = []
-    baselines = read_rows(folder / "baselines" / "baselines.csv")
-    if baselines:
-        parts.append(f"Baselines (`results/{run}/baselines/baselines.csv`, test split):\n\n"
-                     + markdown_table(baselines, ["model", "width", "epochs", "top1_acc", "top5_acc",
-                                                  "params", "train_seconds", "seconds_per_epoch",
-                                                  "train_device"]))
-    throughput = [row for path in sorted((folder / "benchmark").glob("throughput_*.csv"))
-                  for row in read_rows(path)]
-    if throughput:
-        parts.append(f"Training throughput (`results/{run}/benchmark/throughput_*.csv`, median of "
-                     f"fresh-process readings):\n\n"
-                     + markdown_table(throughput, ["pipeline", "model", "width", "batch_size",
-                                                   "threads", "rounds", "train_images_per_second",
-                                                   "speedup_vs_textbook"]))
-    return "\n".join(parts) or f"_No results under `results/{run}/` yet._\n"
+    """The baselines table of ``results/<run>/`` (a note if absent)."""
+    return "".join(captioned(f"Baselines (`results/{run}/baselines/baselines.csv`, test split)",
+                             read_rows(results_root() / run / "baselines" / "baselines.csv"),
+                             ["model", "width", "epochs", "top1_acc", "top5_acc", "params", "train_seconds",
+                              "seconds_per_epoch", "train_device"])) or f"_No results under `results/{run}/` yet._\n"
+
+
+def throughput_block(run: str) -> str:
+    """The training-throughput tables of ``results/<run>/benchmark/`` (a note if absent)."""
+    rows = [row for path in sorted((results_root() / run / "benchmark").glob("throughput_*.csv")) for row in read_rows(path)]
+    return "".join(captioned(f"Training throughput (`results/{run}/benchmark/throughput_*.csv`, median of fresh-process "
+                             "readings)", rows, ["pipeline", "model", "width", "batch_size", "threads", "rounds",
+                                                 "train_images_per_second", "speedup_vs_textbook"])) \
+        or f"_No benchmark under `results/{run}/benchmark/` yet._\n"
 
 
 def _mean(values) -> float:
@@ -93,10 +96,9 @@ def pruning_block(run: str) -> str:
                       for m, b in by if m != "original")
     parts.append(f"Test top-1 after fine-tuning relative to the original: {gaps}. "
                  f"Speed-up over the original with the same dense kernels: {speed}.\n")
-    sweep = read_rows(folder / "accuracy_vs_sparsity.csv")
-    if sweep:
-        parts.append("Accuracy vs overall sparsity (`accuracy_vs_sparsity.csv`):\n\n" + markdown_table(
-            sweep, ["target_sparsity", "overall_sparsity", "top1_before_finetune", "top1_acc"]))
+    parts += captioned("Accuracy vs overall sparsity (`accuracy_vs_sparsity.csv`)",
+                       read_rows(folder / "accuracy_vs_sparsity.csv"),
+                       ["target_sparsity", "overall_sparsity", "top1_before_finetune", "top1_acc"])
     for name in ("unstructured_sensitivity", "structured_sensitivity"):
         rows = read_rows(folder / f"{name}.csv")
         if rows:
@@ -118,14 +120,12 @@ def pruning_block(run: str) -> str:
 def quantization_block(run: str) -> str:
     """Key quantization numbers of ``results/<run>/quantization/`` (a note if absent)."""
     folder = results_root() / run / "quantization"
-    parts = []
     ptq = one_session(read_rows(folder / "ptq.csv"))   # every latency shown: one session
-    if ptq:
-        parts.append(f"PTQ of VGG-11 (`results/{run}/quantization/ptq.csv`; test top-1, real file sizes, "
-                     "batch-256 latency where a real kernel runs, all timed in one interleaved session; "
-                     "`int8_kernels` counts the int8 conv and linear kernels Inductor compiled in):\n\n"
-                     + markdown_table(ptq, ["format", "scheme", "top1_acc", "size_bytes", "latency_ms", "threads",
-                                            "kernel", "int8_kernels", "simulated"]))
+    parts = captioned(f"PTQ of VGG-11 (`results/{run}/quantization/ptq.csv`; test top-1, real file sizes, batch-256 "
+                      "latency where a real kernel runs, all timed in one interleaved session; `int8_kernels` counts "
+                      "the int8 conv and linear kernels Inductor compiled in)", ptq,
+                      ["format", "scheme", "top1_acc", "size_bytes", "latency_ms", "threads", "kernel",
+                       "int8_kernels", "simulated"])
     timed = [r for r in ptq if r.get("latency_ms") not in ("", None)]
     reference = next((r for r in timed if r["scheme"] == "fp32 (torch.compile)"), None)
     if reference:   # only rows timed in the reference's session are compared
@@ -135,13 +135,11 @@ def quantization_block(run: str) -> str:
                      f"({reference['latency_ms']} ms): "
                      + "; ".join(f"{r['format']} {r['scheme']} {float(reference['latency_ms']) / float(r['latency_ms']):.2f}x"
                                  for r in ranked)
-                     + f". Fastest on this machine: {ranked[0]['format']} {ranked[0]['scheme']}.\n")
-    summary = read_rows(folder / "qat_summary.csv")
-    if summary:
-        parts.append("QAT (`qat.csv`, `qat_summary.csv`; epoch 0 is PTQ, fp32 is a fine-tune control; test "
-                     "top-1 of the PTQ and final models, the recovery epoch read on validation):\n\n"
-                     + markdown_table(summary, ["format", "fp32_top1", "ptq_top1", "qat_top1", "qat_epochs",
-                                                "epochs_to_within_half_point"]))
+                     + f". Fastest in that session: {ranked[0]['format']} {ranked[0]['scheme']}.\n")
+    parts += captioned("QAT (`qat.csv`, `qat_summary.csv`; epoch 0 is PTQ, fp32 is a fine-tune control; test top-1 of "
+                       "the PTQ and final models, the recovery epoch read on validation)",
+                       read_rows(folder / "qat_summary.csv"),
+                       ["format", "fp32_top1", "ptq_top1", "qat_top1", "qat_epochs", "epochs_to_within_half_point"])
     frontier = read_rows(folder / "scaling_law_frontier.csv")
     if frontier:
         picks = dict.fromkeys((r["data_type"], r["block"], r["bit_optimal_k"], r["frontier_points_of_k"],
@@ -150,12 +148,10 @@ def quantization_block(run: str) -> str:
                      "validation-accuracy-vs-total-bits frontier over all model sizes): "
                      + "; ".join(f"{d} {b}: k={k} ({n} of {t} points)" for d, b, k, n, t in picks) + ".\n")
     mixed = one_session(read_rows(folder / "mixed_precision.csv"))
-    if mixed:
-        parts.append("Mixed precision (`mixed_precision.csv`; layer bits in forward order, 16 = float16, 32 = fp32; "
-                     "simulated configurations have no kernel and no latency; the real rows are timed in one "
-                     "session):\n\n"
-                     + markdown_table(mixed, ["config", "layer_bits", "total_bits", "size_bytes",
-                                              "val_top1_acc", "top1_acc", "latency_ms", "simulated"]))
+    parts += captioned("Mixed precision (`mixed_precision.csv`; layer bits in forward order, 16 = float16, 32 = fp32; "
+                       "simulated configurations have no kernel and no latency; the real rows are timed in one session)",
+                       mixed, ["config", "layer_bits", "total_bits", "size_bytes", "val_top1_acc", "top1_acc",
+                               "latency_ms", "simulated"])
     real = {r["kind"]: r for r in mixed if r.get("kind", "").startswith("real") and r.get("latency_ms")}
     if {"real int8", "real int8, first/last fp32"} <= set(real):
         int8, edges = real["real int8"], real["real int8, first/last fp32"]
@@ -208,53 +204,36 @@ def distillation_block(run: str) -> str:
                      + markdown_table(rows, ["method", "selected_settings", "teacher", "seed", "epochs", "top1_acc",
                                              "gain_over_S_I", "kl_to_teacher", "top1_agreement", "prob_cosine",
                                              "train_seconds"]))
-    summary = read_rows(folder / "students_summary.csv")
-    if summary:
-        parts.append("Over seeds (`students_summary.csv`; sample standard deviation; gain over the same "
-                     "seed's S_I, in points):\n\n"
-                     + markdown_table(summary, ["method", "teacher", "seeds", "top1_mean", "top1_std",
-                                                "gain_mean", "gain_std"]))
-    tuning = read_rows(folder / "dkd_tuning.csv")
-    if tuning:
-        parts.append("DKD candidates (`dkd_tuning.csv`; `dkd_tuned` is the one with the best validation top-1, "
-                     "test top-1 is never used to choose):\n\n"
-                     + markdown_table(tuning, ["candidate", "alpha", "beta", "warmup_fraction", "val_top1_acc",
-                                               "top1_acc", "diverged", "selected", "train_seconds"]))
+    parts += captioned("Over seeds (`students_summary.csv`; sample standard deviation; gain over the same seed's S_I, "
+                       "in points)", read_rows(folder / "students_summary.csv"),
+                       ["method", "teacher", "seeds", "top1_mean", "top1_std", "gain_mean", "gain_std"])
+    parts += captioned("DKD candidates (`dkd_tuning.csv`; `dkd_tuned` is the one with the best validation top-1, test "
+                       "top-1 is never used to choose)", read_rows(folder / "dkd_tuning.csv"),
+                       ["candidate", "alpha", "beta", "warmup_fraction", "val_top1_acc", "top1_acc", "diverged",
+                        "selected", "train_seconds"])
     cams = read_rows(folder / "gradcam_localization_summary.csv")
-    if cams:
-        parts.append("Grad-CAM agreement with the teacher (`gradcam_localization_summary.csv`):\n\n"
-                     + markdown_table(cams, list(cams[0])[2:]))
-    colour = read_rows(folder / "color_invariance.csv")
-    if colour:
-        parts.append("Colour invariance (`color_invariance.csv`):\n\n"
-                     + markdown_table(colour, ["model", "teacher", "top1_clean", "top1_jitter", "jitter_drop_points"]))
-    sizes = read_rows(folder / "teacher_size.csv")
-    if sizes:
-        parts.append("Teacher size (`teacher_size.csv`):\n\n"
-                     + markdown_table(sizes, ["teacher", "teacher_params", "teacher_top1", "student_top1",
-                                              "kl_to_teacher", "agreement"]))
+    parts += captioned("Grad-CAM agreement with the teacher (`gradcam_localization_summary.csv`)", cams,
+                       list(cams[0])[2:] if cams else [])
+    parts += captioned("Colour invariance (`color_invariance.csv`)", read_rows(folder / "color_invariance.csv"),
+                       ["model", "teacher", "top1_clean", "top1_jitter", "jitter_drop_points"])
+    parts += captioned("Teacher size (`teacher_size.csv`)", read_rows(folder / "teacher_size.csv"),
+                       ["teacher", "teacher_params", "teacher_top1", "student_top1", "kl_to_teacher", "agreement"])
     return "\n".join(parts) or f"_No distillation results under `results/{run}/distillation/` yet._\n"
 
 
 def combined_block(run: str) -> str:
     """The combined pipelines and the Pareto-front models of ``results/<run>/combined/``."""
     folder = results_root() / run / "combined"
-    parts = []
-    pipelines = one_session(read_rows(folder / "pipelines.csv"))
-    if pipelines:
-        parts.append(f"Pipelines (`results/{run}/combined/pipelines.csv`; test top-1, real file sizes, batch-256 "
-                     "latency compiled with Inductor freezing, every stage timed in one session, blank for "
-                     "simulated formats):\n\n"
-                     + markdown_table(pipelines, ["pipeline", "stage", "step", "top1_acc", "size_bytes", "size_format",
-                                                  "weight_sparsity", "latency_ms", "simulated"]))
+    parts = captioned(f"Pipelines (`results/{run}/combined/pipelines.csv`; test top-1, real file sizes, batch-256 "
+                      "latency compiled with Inductor freezing, every stage timed in one session, blank for simulated "
+                      "formats)", one_session(read_rows(folder / "pipelines.csv")),
+                      ["pipeline", "stage", "step", "top1_acc", "size_bytes", "size_format", "weight_sparsity",
+                       "latency_ms", "simulated"])
     points = one_session(read_rows(folder / "pareto_points.csv"))   # the VGG-11 baseline's session
-    front = [p for p in points if p["on_size_front"] == "yes"]
-    if front:
-        parts.append(f"Models on the accuracy-vs-size Pareto front over all {len(points)} models of the study "
-                     "(`pareto_points.csv`, figure `pareto.png`):\n\n"
-                     + markdown_table(sorted(front, key=lambda p: int(p["size_bytes"])),
-                                      ["family", "model", "val_top1_acc", "top1_acc", "top1_std", "size_bytes",
-                                       "latency_ms", "simulated"]))
+    parts += captioned(f"Models on the accuracy-vs-size Pareto front over all {len(points)} models of the study "
+                       "(`pareto_points.csv`, figure `pareto.png`)",
+                       sorted((p for p in points if p["on_size_front"] == "yes"), key=lambda p: int(p["size_bytes"])),
+                       ["family", "model", "val_top1_acc", "top1_acc", "top1_std", "size_bytes", "latency_ms", "simulated"])
     return "\n".join(parts) or f"_No combined results under `results/{run}/combined/` yet._\n"
 
 
@@ -363,6 +342,18 @@ def plan_block(run: str) -> str:
             + ".\n")
 
 
+README_FILES = ("README.md", "pruning/README.md", "quantization/README.md", "distillation/README.md",
+                "combined/README.md")   # each generated block lives in the one of these holding its markers
+PER_RUN = {"key-results": key_results_block, "results": results_block, "throughput": throughput_block,
+           "pruning": pruning_block, "quantization": quantization_block, "distillation": distillation_block,
+           "combined": combined_block, "costs": costs_block, "plan": plan_block}
+
+
+def blocks(run: str = "cifar10-cpu") -> dict[str, str]:
+    """Every block's body by name: ``profiles``, and ``<kind>-<run>`` for each kind of ``PER_RUN``."""
+    return {"profiles": profiles_block(), **{f"{kind}-{run}": make(run) for kind, make in PER_RUN.items()}}
+
+
 def render(text: str, blocks: dict[str, str]) -> str:
     """Replace each ``<!-- BEGIN generated:NAME -->...<!-- END generated:NAME -->`` body."""
     for name, body in blocks.items():
@@ -374,24 +365,35 @@ def render(text: str, blocks: dict[str, str]) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--readme", default=str(PROJECT_ROOT / "README.md"))
+def refreshed(files: list[str] | None = None) -> dict[Path, tuple[str, str]]:
+    """(text, text with every block it holds rewritten) of each README: ``files``, else ``README_FILES``,
+    which must hold every block exactly once. ValueError for a block no generator writes, or misplaced."""
+    paths = [Path(f) for f in files] if files else [PROJECT_ROOT / f for f in README_FILES]
+    texts, bodies = {p: p.read_text() for p in paths}, blocks()
+    held = {p: re.findall(r"<!-- BEGIN generated:([\w.-]+) -->", text) for p, text in texts.items()}
+    placed = [name for names in held.values() for name in names]
+    wrong = [n for n in placed if n not in bodies] + ([] if files else [n for n in bodies if placed.count(n) != 1])
+    if wrong:
+        raise ValueError(f"blocks without a generator, or not in exactly one of {README_FILES}: {sorted(set(wrong))}")
+    return {p: (text, render(text, {name: bodies[name] for name in held[p]})) for p, text in texts.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--readme", action="append", metavar="PATH",
+                        help="refresh only this file's blocks (repeatable; default: every file of README_FILES)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit status 1 if a block is stale")
     args = parser.parse_args(argv)
-    readme = Path(args.readme)
-    text = render(readme.read_text(), {"profiles": profiles_block(),
-                                       "results-cifar10-cpu": results_block("cifar10-cpu"),
-                                       "pruning-cifar10-cpu": pruning_block("cifar10-cpu"),
-                                       "quantization-cifar10-cpu": quantization_block("cifar10-cpu"),
-                                       "distillation-cifar10-cpu": distillation_block("cifar10-cpu"),
-                                       "combined-cifar10-cpu": combined_block("cifar10-cpu"),
-                                       "key-results-cifar10-cpu": key_results_block("cifar10-cpu"),
-                                       "costs-cifar10-cpu": costs_block("cifar10-cpu"),
-                                       "plan-cifar10-cpu": plan_block("cifar10-cpu")})
-    with atomic_path(readme) as tmp:
-        tmp.write_text(text)
-    print(f"[readme] refreshed {readme}")
+    stale = {path: new for path, (old, new) in refreshed(args.readme).items() if new != old}
+    for path, new in stale.items():
+        if not args.check:
+            with atomic_path(path) as tmp:
+                tmp.write_text(new)
+        print(f"[readme] {'stale' if args.check else 'refreshed'} {path}")
+    if not stale:
+        print("[readme] every generated block is up to date")
+    return 1 if args.check and stale else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

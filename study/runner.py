@@ -27,11 +27,13 @@ import sys
 import time
 from pathlib import Path
 
+from common import errors
 from common.checkpoints import checkpoints_root
 from common.data import DATASETS
-from common.profiles import PROFILES, default_profile_name, get_profile
+from common.profiles import PROFILE_ORIGIN, PROFILES, default_profile_name, get_profile
 from common.results import PROJECT_ROOT, results_root, run_folder
 from study import records
+from study.plan import recorded_dkd_selection
 from study.stages import REPORT, STAGES, Stage, producers
 from study.work import PlanSettings
 
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="continue past a failed stage (exit status 1 at the end)")
     parser.add_argument("--log-dir", default=env("LOG_DIR") or None, help="also write each stage's output here")
     parser.add_argument("--no-report", action="store_true", help="do not rebuild the report at the end")
+    parser.add_argument("--no-plan", action="store_true", help="do not print the projected time before a cpu/full run")
     parser.add_argument("--adopt", action="store_true",
                         help="write a completion record for every stage whose outputs all exist and that has "
                              "none (results written before records existed, or copied in), run nothing")
@@ -100,6 +103,19 @@ def shared_flags(args: argparse.Namespace, profile_name: str) -> list[str]:
     return flags + ([] if sys.stdout.isatty() else ["--no-progress"])
 
 
+def print_projection(stages, args, profile, settings: PlanSettings, run_dir: Path) -> None:
+    """``[run_all] projected N min here`` for the stages that will run (``study.plan``; a short
+    throughput benchmark the first time on a device, cached after)."""
+    todo = [s for s in stages if args.force or records.why_rerun(s, profile, settings, run_dir) is not None]
+    if not todo:
+        return
+    from study.plan import projected_minutes
+
+    minutes, source = projected_minutes(todo, [f for f in shared_flags(args, profile.name) if f != "--no-progress"])
+    print(f"{PREFIX} projected {minutes:.0f} min here for {len(todo)} stage(s) "
+          f"(python -m study.plan --profile {profile.name} for the list; figures: {source})", flush=True)
+
+
 def run_logged(command: list[str], log: Path | None) -> int:
     """Run ``command`` in the project root, its output to this process's stdout (and ``log``)."""
     if log is None:
@@ -129,25 +145,9 @@ def adopt(stages: list[Stage], profile, settings: PlanSettings, run_dir: Path) -
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    profile = get_profile(args.profile or default_profile_name(), announce=False)
-    run_dir = results_root() / run_folder(args.dataset, profile.name)
-    checkpoint_dir = checkpoints_root() / run_folder(args.dataset, profile.name)
-    from study.plan import recorded_dkd_selection
-
-    settings = PlanSettings(profile, recorded_dkd_selection(args.dataset, profile.name), tuple(STAGES))
-    stages = select(args.targets, settings, run_dir, checkpoint_dir)
-    print(f"{PREFIX} profile={profile.name} dataset={args.dataset} data={args.data_dir} outputs={run_dir} "
-          f"stages={len(stages)}", flush=True)
-    if args.adopt:
-        return adopt(stages, profile, settings, run_dir)
-    launcher = None
-    if args.launcher == "slurm":
-        from study.launch import slurm_executor
-
-        launcher = slurm_executor(run_dir / "submitit", args.partition, args.time_minutes, args.gpus_per_job)
-    started, failed = time.monotonic(), []
+def run_stages(stages, args, profile, settings, run_dir: Path, checkpoint_dir: Path, launcher, failed: list) -> int:
+    """Run every stage of ``stages`` that is not up to date, in order; names of failed stages go to
+    ``failed``. Returns 1 at the first failure unless ``--keep-going``, else 0."""
     for stage in stages:
         t0 = time.monotonic()
         why = "FORCE=1" if args.force else records.why_rerun(stage, profile, settings, run_dir)
@@ -180,6 +180,39 @@ def main(argv: list[str] | None = None) -> int:
         failed.append(stage.name)
         if not args.keep_going:
             return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    errors.install()
+    args = build_parser().parse_args(argv)
+    profile = get_profile(args.profile or default_profile_name(), announce=False)
+    if not args.profile:   # the stages are given --profile; their profile line says who chose it
+        os.environ[PROFILE_ORIGIN] = "default of run_all.sh: " + ("CUDA available" if profile.name == "full" else "no CUDA")
+    run_dir = results_root() / run_folder(args.dataset, profile.name)
+    checkpoint_dir = checkpoints_root() / run_folder(args.dataset, profile.name)
+    settings = PlanSettings(profile, recorded_dkd_selection(args.dataset, profile.name), tuple(STAGES))
+    stages = select(args.targets, settings, run_dir, checkpoint_dir)
+    print(f"{PREFIX} profile={profile.name} dataset={args.dataset} data={args.data_dir} outputs={run_dir} "
+          f"stages={len(stages)}", flush=True)
+    if args.adopt:
+        return adopt(stages, profile, settings, run_dir)
+    launcher = None
+    if args.launcher == "slurm":
+        from study.launch import slurm_executor
+
+        launcher = slurm_executor(run_dir / "submitit", args.partition, args.time_minutes, args.gpus_per_job)
+    started, failed = time.monotonic(), []
+    if profile.name != "smoke" and not args.no_plan:
+        print_projection(stages, args, profile, settings, run_dir)
+    try:
+        status = run_stages(stages, args, profile, settings, run_dir, checkpoint_dir, launcher, failed)
+    except KeyboardInterrupt:
+        print(f"\n{PREFIX} interrupted: {len(failed)} stage(s) failed before; every finished stage is recorded and "
+              "an unfinished training resumes from its last epoch: run the same command again", file=sys.stderr)
+        return 130
+    if status:
+        return status
     if not args.no_report:
         # The report is rebuilt every time (seconds), the PDF where LaTeX is installed.
         print(f"{PREFIX} === report ===", flush=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from common import graph_check
+from study import graph_check
 from common.data import load_splits
 from step_helpers import BrokenCapture, SimulatedCapture
 

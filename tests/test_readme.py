@@ -1,9 +1,80 @@
-"""The README's numbers come from files: generated blocks are replaced from CSVs, never typed."""
+"""The READMEs' numbers come from files: generated blocks are replaced from CSVs, never typed."""
+
+import re
+import shutil
+from pathlib import Path
 
 import pytest
 
-from common import readme
-from common.results import write_results
+from common.results import PROJECT_ROOT, write_results
+from study import readme
+
+
+def test_the_committed_readmes_blocks_are_what_the_generator_writes_now(monkeypatch):
+    """README.md and every task README: each block equals ``python -m study.readme``'s (rerun it)."""
+    monkeypatch.delenv("RESULTS_DIR", raising=False)
+    files = readme.refreshed()
+    assert sorted(files) == sorted(PROJECT_ROOT / f for f in readme.README_FILES)
+    stale = [str(path.relative_to(PROJECT_ROOT)) for path, (old, new) in files.items() if new != old]
+    assert not stale, f"stale generated blocks in {stale}: run python -m study.readme"
+
+
+def _copy_readmes(root: Path) -> None:
+    for name in readme.README_FILES:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT_ROOT / name, root / name)
+
+
+def test_a_stale_number_in_a_task_readme_is_found_and_rewritten(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("RESULTS_DIR", raising=False)
+    _copy_readmes(tmp_path)
+    monkeypatch.setattr(readme, "PROJECT_ROOT", tmp_path)
+    assert readme.main(["--check"]) == 0
+    task = tmp_path / "distillation" / "README.md"
+    fresh = task.read_text()
+    block = re.search(r"<!-- BEGIN generated:distillation-cifar10-cpu -->.*?<!-- END", fresh, re.S)
+    number = re.search(r"\| (\d+\.\d+) \|", block.group(0))
+    start = block.start() + number.start(1)
+    task.write_text(fresh[:start] + "99.99" + fresh[start + len(number.group(1)):])
+    assert readme.main(["--check"]) == 1 and f"stale {task}" in capsys.readouterr().out
+    assert readme.main(["--check", "--readme", str(task)]) == 1
+    assert task.read_text() != fresh   # --check writes nothing
+    assert readme.main([]) == 0 and task.read_text() == fresh
+    assert readme.main(["--check"]) == 0
+
+
+def test_every_block_is_in_exactly_one_readme_and_each_marker_has_a_generator(tmp_path, monkeypatch):
+    monkeypatch.delenv("RESULTS_DIR", raising=False)
+    _copy_readmes(tmp_path)
+    monkeypatch.setattr(readme, "PROJECT_ROOT", tmp_path)
+    combined = tmp_path / "combined" / "README.md"
+    text = combined.read_text()
+    combined.write_text(re.sub(r"<!-- BEGIN generated:costs-cifar10-cpu -->.*?<!-- END generated:costs-cifar10-cpu -->\n",
+                               "", text, flags=re.S))
+    with pytest.raises(ValueError, match="costs-cifar10-cpu"):
+        readme.refreshed()
+    combined.write_text(text + "<!-- BEGIN generated:nothing -->\n<!-- END generated:nothing -->\n")
+    with pytest.raises(ValueError, match="nothing"):
+        readme.refreshed()
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_relative_link_of_the_readmes_points_to_an_existing_file_and_heading():
+    for name in readme.README_FILES:
+        path = PROJECT_ROOT / name
+        for target in re.findall(r"\]\(([^)\s]+)\)", path.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue
+            file, _, anchor = target.partition("#")
+            linked = (path.parent / file).resolve() if file else path
+            assert linked.exists(), f"{name}: link {target!r} points to no file"
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(), re.M)
+                assert anchor in {_slug(h) for h in headings}, f"{name}: link {target!r} names no heading"
 
 
 def test_render_replaces_only_the_named_block():
@@ -15,14 +86,19 @@ def test_render_replaces_only_the_named_block():
         readme.render(text, {"y": "z"})
 
 
-def test_results_block_reads_the_baselines_csv(tmp_path, monkeypatch):
+def test_results_block_reads_the_baselines_csv_and_the_throughput_block_the_benchmarks(tmp_path, monkeypatch):
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
     assert "No results" in readme.results_block("cifar10-cpu")
+    assert "No benchmark" in readme.throughput_block("cifar10-cpu")
     write_results([{"model": "vgg11", "width": 0.5, "epochs": 3, "top1_acc": 12.34}],
                   tmp_path / "cifar10-cpu" / "baselines" / "baselines.csv",
                   {"dataset": "cifar10", "profile": "cpu"})
     block = readme.results_block("cifar10-cpu")
     assert "| vgg11 | 0.5 | 3 | 12.34 |" in block
+    write_results([{"pipeline": "fast", "model": "vgg11", "width": 0.5, "train_images_per_second": 1801.9}],
+                  tmp_path / "cifar10-cpu" / "benchmark" / "throughput_vgg11_w0.5.csv",
+                  {"dataset": "cifar10", "profile": "cpu"})
+    assert "| fast | vgg11 | 0.5 |" in readme.throughput_block("cifar10-cpu")
 
 
 def test_profiles_block_lists_every_profile():

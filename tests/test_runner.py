@@ -47,7 +47,7 @@ def fake_stages(isolated_outputs, monkeypatch):
 
 
 def run(*targets, force=False):
-    return runner.main(["--profile", "cpu", "--dataset", "cifar10", "--data-dir", "nowhere", "--keep-going",
+    return runner.main(["--profile", "cpu", "--dataset", "cifar10", "--data-dir", "nowhere", "--keep-going", "--no-plan",
                         *(["--force"] if force else []), *targets])
 
 
@@ -158,3 +158,21 @@ def test_adopting_existing_results_records_them_and_then_nothing_reruns(fake_sta
     assert record["note"].startswith("adopted") and record["checkpoints"] == {}
     assert run(*(s.name for s in STAGES[:3])) == 0
     assert fake_stages["ran"] == ["report/build.py"]
+
+
+def test_a_cpu_run_prints_its_projected_minutes_before_the_first_stage(fake_stages, isolated_outputs, monkeypatch,
+                                                                      capsys, tmp_path):
+    import study.plan as plan
+    from study.throughput import read_throughput_csv
+
+    csv = tmp_path / "throughput.csv"
+    csv.write_text("model,width,batch_size,teacher,variant,train_images_per_second,infer_images_per_second\n"
+                   + "".join(f"{m},0.5,128,{t},{v},{r},{4 * r}\n" for m, t, v, r in (
+                       ("vgg11", "", "", 1000), ("vgg16", "", "", 500), ("vgg19", "", "", 400),
+                       ("vgg11", "vgg16", "", 600), ("vgg11", "", "fake-quant", 300), ("vgg11", "", "pt2e-qat", 100))))
+    monkeypatch.setattr(plan, "resolve_throughput", lambda args, profile, work: read_throughput_csv(csv, 0.5, 128))
+    assert runner.main(["--profile", "cpu", "--dataset", "cifar10", "pruning/01_unstructured_sensitivity"]) == 0
+    out = capsys.readouterr().out
+    projected = out.index("[run_all] projected ")
+    assert projected < out.index("=== baselines ===")
+    assert float(out[projected:].split()[2]) > 0 and "for 2 stage(s)" in out[projected:].splitlines()[0]

@@ -125,7 +125,7 @@ def test_compile_with_the_graphed_step_is_refused_and_auto_trains_it_eagerly():
 def test_the_benchmark_times_only_steps_replayed_after_the_capture(cifar_root, monkeypatch):
     """The bug: the plan's benchmark (2 warm-up steps) timed an eager step, the capture and 3
     replays; now the timed window starts once the step is steady, whatever --warmup is."""
-    from common import benchmark
+    from study import benchmark
     from common.cli import RunContext
     from common.profiles import PROFILES
 
