@@ -74,20 +74,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.remove(tmp)
 
 
+# What a run writes is not the code that wrote it: results (CSVs, figures, completion records) a
+# stage writes would otherwise make every later stage of the same run "dirty".
+NOT_CODE = (":(exclude)results",)
+
+
 def _git(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, check=True)
 
 
 def git_state() -> dict:
     """Which code wrote a result: ``git_commit`` (HEAD's hash; 'unknown' outside git), ``dirty``
-    (True when tracked files differ from HEAD or files git does not ignore are untracked: a new
+    (True when tracked files outside ``results/`` differ from HEAD or files git does not ignore are
+    untracked there: a new
     module counts) and, when dirty, ``diff_sha256``: the sha256 of ``git diff HEAD`` followed by
     the path and content of every untracked, not-ignored file, so two dirty runs of the same
     changes carry the same hash."""
     try:
         commit = _git("rev-parse", "HEAD").stdout.decode().strip()
-        diff = _git("diff", "HEAD", "--binary").stdout
-        untracked = _git("ls-files", "--others", "--exclude-standard", "-z").stdout.decode().split("\0")
+        diff = _git("diff", "HEAD", "--binary", "--", ".", *NOT_CODE).stdout
+        untracked = _git("ls-files", "--others", "--exclude-standard", "-z", "--", ".", *NOT_CODE
+                         ).stdout.decode().split("\0")
     except (OSError, subprocess.CalledProcessError):
         return {"git_commit": "unknown", "dirty": None}
     untracked = sorted(p for p in untracked if p)

@@ -45,6 +45,16 @@ def test_an_untracked_module_makes_the_tree_dirty(repo):
     assert git_state()["diff_sha256"] != state["diff_sha256"]
 
 
+def test_results_written_by_a_run_do_not_make_its_later_results_dirty(repo):
+    """The bug: a stage's new CSV (or completion record) under results/ made every later stage of
+    the same run from a clean tree say dirty: true."""
+    (repo / "results" / "cifar10-cpu").mkdir(parents=True)
+    (repo / "results" / "cifar10-cpu" / "baselines.csv").write_text("model\nvgg11\n")
+    assert git_state()["dirty"] is False
+    (repo / "b.py").write_text("y = 1\n")
+    assert git_state()["dirty"] is True
+
+
 def test_an_edited_tracked_file_makes_the_tree_dirty_and_the_sidecar_says_so(repo):
     (repo / "a.py").write_text("x = 2\n")
     prov = provenance("smoke", "cifar10", 0, "cpu", 0.0)
