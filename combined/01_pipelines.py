@@ -19,9 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from combined.pipelines import PIPELINES, TASK, run_pipelines  # noqa: E402
-from common.cli import RunContext, add_common_args, positive_int  # noqa: E402
-from common.results import write_results  # noqa: E402
+from combined.names import PIPELINE_NAMES  # noqa: E402
+from common.flags import add_common_args, positive_int  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--pipelines", nargs="+", choices=list(PIPELINES), default=list(PIPELINES),
+    parser.add_argument("--pipelines", nargs="+", choices=list(PIPELINE_NAMES), default=list(PIPELINE_NAMES),
                         help="pipelines to run (default: all three)")
     parser.add_argument("--rounds", type=positive_int, default=20,
                         help="timing rounds (every real-kernel stage once per round, in turns)")
@@ -38,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from combined.pipelines import TASK, run_pipelines
+    from common.cli import RunContext
+    from common.results import write_results
+
     ctx = RunContext.from_args(args)
     rows = run_pipelines(ctx, args.pipelines, args.rounds)
     write_results(rows, ctx.results_dir(TASK) / "pipelines.csv",

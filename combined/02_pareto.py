@@ -19,15 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from combined.pareto import (baseline_architectures, collect_points, fp32_file_bytes, latency_builders,  # noqa: E402
-                             plot_pareto, points_from_row, time_latency_classes, with_fronts, with_latencies)
-from combined.pipelines import TASK  # noqa: E402
-from common.baselines import get_baseline  # noqa: E402
-from common.cli import RunContext, add_common_args, positive_int  # noqa: E402
-from common.data import num_classes  # noqa: E402
-from common.models import architecture_id  # noqa: E402
-from common.results import read_rows, read_sidecar, write_results  # noqa: E402
-from pruning.study import get_structured_final  # noqa: E402
+from common.flags import add_common_args, positive_int  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from combined.pareto import (baseline_architectures, collect_points, fp32_file_bytes, latency_builders,
+                                 plot_pareto, time_latency_classes, with_fronts, with_latencies)
+    from combined.pipelines import TASK
+    from common.baselines import get_baseline
+    from common.cli import RunContext
+    from common.data import num_classes
+    from common.models import architecture_id
+    from common.results import write_results
+    from pruning.study import get_structured_final
+
     ctx = RunContext.from_args(args)
     out = ctx.results_dir(TASK)
     if args.fronts_only:
@@ -71,9 +74,13 @@ def main(argv=None):
     plot_pareto(points, out / "pareto.png", f"Every model of the study ({ctx.dataset}, {ctx.profile.name} profile)")
 
 
-def refresh_fronts(ctx: RunContext, csv_path: Path) -> None:
+def refresh_fronts(ctx, csv_path: Path) -> None:
     """Rewrite ``csv_path`` (pareto_points.csv) and its figure with the fronts recomputed by
-    ``with_fronts`` from its own rows; the provenance names the file it was derived from."""
+    ``with_fronts`` from its own rows (``ctx``: the run's ``common.cli.RunContext``); the
+    provenance names the file it was derived from."""
+    from combined.pareto import plot_pareto, points_from_row, with_fronts
+    from common.results import read_rows, read_sidecar, write_results
+
     rows = read_rows(csv_path)
     if not rows:
         sys.exit(f"no {csv_path}; run combined/02_pareto.py without --fronts-only first")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from combined.names import PIPELINE_NAMES
 from common.baselines import get_baseline
 from common.checkpoints import checkpoint_path
 from common.cli import RunContext
@@ -219,12 +220,12 @@ INT4_PTQ = PipelineStep("int4_ptq", int4_ptq_stage, calibrates=True, reads_throu
 INT4_QAT = PipelineStep("int4_qat", int4_qat_stage, trains="fake-quant", reads_through_fake_quant=True)
 STEP_KINDS: dict[str, PipelineStep] = {step.kind: step for step in (PRUNED, INT8_PTQ, INT8_QAT, INT4_PTQ, INT4_QAT)}
 
-# Pipeline name -> (start, the steps applied in order).
-PIPELINES: dict[str, tuple[PipelineStart, list[PipelineStep]]] = {
-    "kd_prune_int8": (KD_STUDENT, [PRUNED, INT8_PTQ]),
-    "structured_int8_qat": (CHANNEL_PRUNED_VGG11, [INT8_QAT]),
-    "kd_int4_qat": (KD_STUDENT, [INT4_PTQ, INT4_QAT]),
-}
+# Pipeline name (combined.names.PIPELINE_NAMES, in its order) -> (start, the steps applied in order).
+PIPELINES: dict[str, tuple[PipelineStart, list[PipelineStep]]] = dict(zip(PIPELINE_NAMES, (
+    (KD_STUDENT, [PRUNED, INT8_PTQ]),               # kd_prune_int8
+    (CHANNEL_PRUNED_VGG11, [INT8_QAT]),             # structured_int8_qat
+    (KD_STUDENT, [INT4_PTQ, INT4_QAT]),             # kd_int4_qat
+), strict=True))
 
 
 def run_pipeline(ctx: RunContext, name: str) -> tuple[list[dict], dict[str, Timed]]:

@@ -2,14 +2,15 @@
 
 Every script of the study takes ``--profile --dataset --data-dir --device --seed --compile
 --no-progress``; ``RunContext`` turns them into the profile, the device, the data (loaded once,
-kept on the device), the results folder and the provenance of this run.
+kept on the device), the results folder and the provenance of this run. The flags themselves are
+declared, without torch, in ``common.flags`` (re-exported here: ``add_common_args``, its types and
+``DEFAULT_SEED``), so a script's ``--help`` needs none of this module.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -19,92 +20,14 @@ from pathlib import Path
 
 import torch
 
-from common import errors
-from common.data import CifarSplits, DATASETS, DatasetNotFoundError, ensure_dataset, load_splits, resolve_data_dir
-from common.profiles import PROFILES, Profile, get_profile
+from common.data import CifarSplits, DatasetNotFoundError, ensure_dataset, load_splits, resolve_data_dir
+from common.flags import (DEFAULT_SEED, STEP_MODES, add_common_args, device_name, fraction,  # noqa: F401
+                          positive_int)
+from common.profiles import Profile, get_profile
 from common.results import provenance, read_rows, read_sidecar, results_dir, write_results
 from common.jobs import default_jobs
 from common.numerics import numerics_settings, set_numerics
-from common.train_step import STEP_MODES
 from common.training import evaluate, module_device
-
-
-DEFAULT_SEED = 0   # every script's --seed unless given (run_all passes none)
-
-
-def fraction(text: str) -> float:
-    """argparse type: a finite number in [0, 1) (a sparsity, a share of parameters removed)."""
-    value = _finite(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a fraction in [0, 1), e.g. 0.7 for 70%")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (epochs, workers, steps)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
-
-
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
-    return value
-
-
-def device_name(text: str) -> str:
-    """argparse type: 'auto', or a device torch can use on this machine (cpu, cuda, cuda:N, mps)."""
-    if text == "auto":
-        return text
-    try:
-        device = torch.device(text)
-    except RuntimeError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a device name; use auto, cpu, cuda or cuda:N") from None
-    usable = {"cpu": True, "cuda": torch.cuda.is_available(),
-              "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
-    if not usable.get(device.type, False):
-        raise argparse.ArgumentTypeError(f"{text}: torch cannot use this device here; use auto or cpu")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise argparse.ArgumentTypeError(f"{text}: this machine has {torch.cuda.device_count()} GPU(s)")
-    return text
-
-
-def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the shared flags to ``parser`` and return it; an error a user causes is one line from here on."""
-    errors.install()
-    parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                        help="smoke | cpu | full (default: full with CUDA, else cpu)")
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default="cifar100",
-                        help="cifar100 (default) | cifar10; the number of classes follows")
-    parser.add_argument("--data-dir", default=None,
-                        help="folder holding cifar-100-python/ or cifar-10-batches-py/ "
-                             "(default: $CIFAR_DIR, else ./data)")
-    parser.add_argument("--device", type=device_name, default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                        help="seed of the initial weights, data order and augmentation (default 0)")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile models for training (trains with the eager step)")
-    parser.add_argument("--train-step", choices=STEP_MODES, default="auto",
-                        help="how a training step runs: graphed (recorded once as a CUDA graph), eager, "
-                             "or auto (graphed on CUDA, eager elsewhere)")
-    parser.add_argument("--jobs", type=positive_int, default=None,
-                        help="worker processes for independent trainings (students, seeds, baselines); "
-                             "default: 2 per GPU on CUDA, 1 elsewhere")
-    parser.add_argument("--deterministic", action="store_true",
-                        help="CUDA: deterministic kernels only (slower; common.numerics says what differs "
-                             "without it). CPU trainings are deterministic for a given thread count anyway")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="no progress bars (they are shown only on a terminal anyway; epoch summaries are printed)")
-    return parser
 
 
 def resolve_device(name: str) -> torch.device:

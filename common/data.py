@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from common.errors import UserError
+from common.flags import DATASET_NAMES
 
 DATASETS = {
     "cifar10": {
@@ -40,6 +41,7 @@ DATASETS = {
         "std": (0.2673, 0.2564, 0.2762),
     },
 }
+assert tuple(sorted(DATASETS)) == tuple(sorted(DATASET_NAMES)), "--dataset's choices (common.flags) are these"
 
 
 class DatasetNotFoundError(UserError, FileNotFoundError):

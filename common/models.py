@@ -11,13 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# Conv output channels per stage, full width (Simonyan & Zisserman 2015, configurations A/B/D/E).
-VGG_STAGES: dict[str, list[list[int]]] = {
-    "vgg11": [[64], [128], [256, 256], [512, 512], [512, 512]],
-    "vgg13": [[64, 64], [128, 128], [256, 256], [512, 512], [512, 512]],
-    "vgg16": [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]],
-    "vgg19": [[64, 64], [128, 128], [256] * 4, [512] * 4, [512] * 4],
-}
+from common.architectures import VGG_STAGES   # conv output channels per stage, by name
+
 CLASSIFIER_HIDDEN = 512
 
 

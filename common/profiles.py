@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
-import torch
-
 
 @dataclass(frozen=True)
 class Profile:
@@ -64,6 +62,8 @@ PROFILE_ORIGIN = "STUDY_PROFILE_ORIGIN"   # set by the runner when it chose the 
 
 def default_profile_name() -> str:
     """``'full'`` when CUDA is available, else ``'cpu'`` (DESIGN.md)."""
+    import torch   # here, not at the top: the shared flags read PROFILES without torch
+
     return "full" if torch.cuda.is_available() else "cpu"
 
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from common.baselines import baseline_jobs, get_baseline
-from common.cli import RunContext, add_common_args
-from common.jobs import run_jobs
-from common.results import read_rows, write_results
+from common.architectures import VGG_STAGES
+from common.flags import add_common_args
 
 BASELINE_MODELS = ("vgg11", "vgg16", "vgg19")
 
@@ -35,13 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__,
                                                      formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--model", "--models", nargs="+", default=list(BASELINE_MODELS),
-                        choices=["vgg11", "vgg13", "vgg16", "vgg19"], dest="models")
+                        choices=sorted(VGG_STAGES), dest="models")
     parser.add_argument("--force", action="store_true", help="retrain even if a checkpoint exists")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    from common.baselines import baseline_jobs, get_baseline   # here: --help imports no torch
+    from common.cli import RunContext
+    from common.jobs import run_jobs
+    from common.results import read_rows, write_results
+
     ctx = RunContext.from_args(args)
 
     # trained concurrently with --jobs N, then read from the checkpoint cache

@@ -26,9 +26,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from common.flags import STEP_MODES  # noqa: F401  (declared with the --train-step flag, without torch)
 from common.timing import synchronize
 
-STEP_MODES = ("auto", "eager", "graphed")
 WARMUP_STEPS = 3     # eager steps before capture (allocator, cuDNN and optimizer state settle)
 
 

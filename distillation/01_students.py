@@ -23,13 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext, add_common_args  # noqa: E402
-from common.jobs import run_jobs  # noqa: E402
-from common.results import write_results  # noqa: E402
-from distillation.study import (TEACHERS, STUDENTS, TASK, TEACHER, TUNED_DKD, get_teacher,  # noqa: E402
-                                kept_student_rows, recorded_dkd_selection, student_row, students_stage_jobs,
-                                study_student, teacher_provenance, tune_dkd)
-from distillation.summary import seed_summary  # noqa: E402
+from common.flags import add_common_args  # noqa: E402
+from distillation.names import STUDENT_METHODS, TEACHER, TEACHERS  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--methods", nargs="+", choices=list(STUDENTS), default=list(STUDENTS),
+    parser.add_argument("--methods", nargs="+", choices=list(STUDENT_METHODS), default=list(STUDENT_METHODS),
                         help="students to train (the six methods as published and dkd_tuned, DKD with "
                              "the candidate settings best on validation)")
     parser.add_argument("--teacher", default=TEACHER, choices=TEACHERS, help="baseline used as teacher")
@@ -50,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from common.cli import RunContext
+    from common.jobs import run_jobs
+    from common.results import write_results
+    from distillation.study import (TASK, TUNED_DKD, get_teacher, kept_student_rows, recorded_dkd_selection,
+                                    student_row, students_stage_jobs, study_student, teacher_provenance,
+                                    tune_dkd)
+    from distillation.summary import seed_summary
+
     ctx = RunContext.from_args(args)
     seeds = args.seeds or [ctx.seed]
     teacher, teacher_meta = get_teacher(ctx, args.teacher)  # one teacher (of --seed) for every seed

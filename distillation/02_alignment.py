@@ -13,10 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext, add_common_args  # noqa: E402
-from common.results import write_results  # noqa: E402
-from distillation.study import (TEACHERS, STUDENTS, TASK, TEACHER, alignment, get_teacher, study_student,  # noqa: E402
-                                teacher_provenance)
+from common.flags import add_common_args  # noqa: E402
+from distillation.names import STUDENT_METHODS, TEACHER, TEACHERS  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,13 +22,18 @@ def build_parser() -> argparse.ArgumentParser:
     anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--methods", nargs="+", choices=list(STUDENTS), default=list(STUDENTS))
+    parser.add_argument("--methods", nargs="+", choices=list(STUDENT_METHODS), default=list(STUDENT_METHODS))
     parser.add_argument("--teacher", default=TEACHER, choices=TEACHERS, help="baseline used as teacher")
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from common.cli import RunContext
+    from common.results import write_results
+    from distillation.study import TASK, alignment, get_teacher, study_student, teacher_provenance
+
     ctx = RunContext.from_args(args)
     teacher, teacher_meta = get_teacher(ctx, args.teacher)
     rows = []

@@ -14,11 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext, add_common_args, positive_int  # noqa: E402
-from common.figures import plot_cam_grid  # noqa: E402
-from common.gradcam import compare_cams, seeded_images  # noqa: E402
-from common.results import write_results  # noqa: E402
-from distillation.study import TEACHERS, STUDENTS, TASK, TEACHER, get_teacher, study_student  # noqa: E402
+from common.flags import add_common_args, positive_int  # noqa: E402
+from distillation.names import TEACHER, TEACHERS  # noqa: E402
 
 
 def summary_rows(rows: list[dict]) -> list[dict]:
@@ -47,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from common.cli import RunContext
+    from common.figures import plot_cam_grid
+    from common.gradcam import compare_cams, seeded_images
+    from common.results import write_results
+    from distillation.study import STUDENTS, TASK, get_teacher, study_student
+
     ctx = RunContext.from_args(args)
     teacher, teacher_meta = get_teacher(ctx, args.teacher)
     models = {"teacher": teacher}

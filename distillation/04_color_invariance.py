@@ -16,13 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext, add_common_args  # noqa: E402
-from common.jobs import run_jobs  # noqa: E402
-from common.results import write_results  # noqa: E402
-from distillation.methods import METHODS as DISTILLERS  # noqa: E402
-from distillation.study import (TEACHERS, JITTER_SEED, TASK, TEACHER, clean_and_jitter_top1,  # noqa: E402
-                                colour_label, colour_stage_jobs, get_colour_teacher, get_student,
-                                get_teacher)
+from common.flags import add_common_args  # noqa: E402
+from distillation.names import METHOD_NAMES, TEACHER, TEACHERS  # noqa: E402
 
 METHODS = ("crd", "kd", "hints")
 
@@ -32,13 +27,20 @@ def build_parser() -> argparse.ArgumentParser:
     anything, so importing the script and calling this reads its flags and defaults."""
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=sorted(DISTILLERS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=sorted(METHOD_NAMES))
     parser.add_argument("--teacher", default=TEACHER, choices=TEACHERS, help="baseline used as teacher")
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from common.cli import RunContext
+    from common.jobs import run_jobs
+    from common.results import write_results
+    from distillation.study import (JITTER_SEED, TASK, clean_and_jitter_top1, colour_label, colour_stage_jobs,
+                                    get_colour_teacher, get_student, get_teacher)
+
     ctx = RunContext.from_args(args)
     teacher, teacher_meta = get_teacher(ctx, args.teacher)
     colour, colour_meta = get_colour_teacher(ctx, teacher, teacher_meta)

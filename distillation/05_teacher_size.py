@@ -12,12 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext, add_common_args  # noqa: E402
-from common.jobs import run_jobs  # noqa: E402
-from common.models import count_parameters  # noqa: E402
-from common.results import write_results  # noqa: E402
-from distillation.methods import METHODS as DISTILLERS  # noqa: E402
-from distillation.study import TEACHERS, TASK, alignment, get_student, get_teacher, method_student_jobs  # noqa: E402
+from common.flags import add_common_args  # noqa: E402
+from distillation.names import METHOD_NAMES, TEACHERS  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,12 +22,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = add_common_args(argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--teachers", nargs="+", default=["vgg16", "vgg19"], choices=TEACHERS)
-    parser.add_argument("--method", default="kd", choices=sorted(DISTILLERS))
+    parser.add_argument("--method", default="kd", choices=sorted(METHOD_NAMES))
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from common.cli import RunContext
+    from common.jobs import run_jobs
+    from common.models import count_parameters
+    from common.results import write_results
+    from distillation.study import TASK, alignment, get_student, get_teacher, method_student_jobs
+
     ctx = RunContext.from_args(args)
     run_jobs(ctx, method_student_jobs([args.method], args.teachers, seed=ctx.seed), desc="students")
     rows = []

@@ -23,24 +23,23 @@ from common.cli import RunContext
 from common.data import num_classes
 from common.jobs import Job
 from common.resume import resume_path
-from common.models import VGG, VGG_STAGES, build_model
+from common.models import VGG, build_model
 from common.results import device_description, git_commit, read_rows, read_sidecar
 from common.training import Recipe, accuracy_from_logits, fit, predict_logits
 from distillation.methods import METHODS, build_distiller
 from distillation.methods.dkd import DKD
+from distillation.names import STUDENT_METHODS, TEACHER, TEACHERS, TUNED_DKD  # noqa: F401  (TEACHERS re-exported)
 
 TASK = "distillation"
 STUDENT = "vgg11"
-TEACHER = "vgg16"
-TEACHERS = tuple(sorted(VGG_STAGES))   # every baseline architecture can teach
 SOFT_TEMPERATURE = 4.0          # temperature of the softened probabilities in alignment measures
 
-# The students of the main comparison: name -> (method, overrides of its published settings).
-# The six methods as published, and "dkd_tuned": DKD with the settings of DKD_GRID that reach the
-# best validation top-1 (the published beta 8 diverges on the cpu profile's 10-epoch one-cycle
-# schedule, so its weight and warm-up are chosen on the held-out validation split, never on test).
-TUNED_DKD = "dkd_tuned"
-STUDENTS: dict[str, tuple[str, dict]] = {**{m: (m, {}) for m in METHODS}, TUNED_DKD: ("dkd", {})}
+# The students of the main comparison: name -> (method, overrides of its published settings), by
+# distillation.names.STUDENT_METHODS: the six methods as published, and "dkd_tuned" (TUNED_DKD):
+# DKD with the settings of DKD_GRID that reach the best validation top-1 (the published beta 8
+# diverges on the cpu profile's 10-epoch one-cycle schedule, so its weight and warm-up are chosen
+# on the held-out validation split, never on test).
+STUDENTS: dict[str, tuple[str, dict]] = {name: (method, {}) for name, method in STUDENT_METHODS.items()}
 
 # DKD candidates, name -> overrides of the published settings (alpha 1, beta 8, T 4, warm-up
 # 20/240 of training). beta scales NCKD (its gradients grow with beta); alpha = beta = 1 is KD

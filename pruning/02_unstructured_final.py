@@ -18,19 +18,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext  # noqa: E402
+from pruning import kinds  # noqa: E402
 from pruning.cli import final_parser  # noqa: E402
-from pruning.study import UNSTRUCTURED, write_final  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of this stage (its shared flags and its own); built without running
     anything, so importing the script and calling this reads its flags and defaults."""
-    return final_parser(UNSTRUCTURED, __doc__, "overall sparsity of conv+linear weights (fraction)")
+    return final_parser(kinds.UNSTRUCTURED, __doc__, "overall sparsity of conv+linear weights (fraction)")
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from common.cli import RunContext
+    from pruning.study import UNSTRUCTURED, write_final
+
     write_final(RunContext.from_args(args), UNSTRUCTURED, getattr(args, UNSTRUCTURED.target_key),
                 force=args.force)
 

@@ -12,16 +12,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.baselines import get_baseline  # noqa: E402
-from common.cli import RunContext, add_common_args  # noqa: E402
-from common.results import write_results  # noqa: E402
-from pruning.methods import prunable_layers  # noqa: E402
-from pruning.plots import plot_weight_histograms  # noqa: E402
-from pruning.study import TASK, get_structured_final, get_unstructured_final  # noqa: E402
+from common.flags import add_common_args  # noqa: E402
 
 
 def weight_stats(model_name, model):
     """One row per conv/linear layer: params, nonzero, mean |w|, std and max |w| of non-zeros."""
+    from pruning.methods import prunable_layers
+
     rows = []
     for layer, m in prunable_layers(model):
         w = m.weight.detach().flatten()
@@ -41,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from common.baselines import get_baseline
+    from common.cli import RunContext
+    from common.results import write_results
+    from pruning.methods import prunable_layers
+    from pruning.plots import plot_weight_histograms
+    from pruning.study import TASK, get_structured_final, get_unstructured_final
+
     ctx = RunContext.from_args(args)
     base, _ = get_baseline(ctx, "vgg11")
     unstructured, _ = get_unstructured_final(ctx)

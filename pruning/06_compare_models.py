@@ -17,17 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-import torch  # noqa: E402
-
-from common.baselines import get_baseline  # noqa: E402
-from common.checkpoints import checkpoint_path  # noqa: E402
-from common.cli import RunContext, add_common_args  # noqa: E402
-from common.measure import saved_size_bytes  # noqa: E402
-from common.results import write_results  # noqa: E402
-from common.timing import Timed, new_session_id, time_interleaved  # noqa: E402
-from pruning.methods import count_nonzero_parameters, overall_sparsity, to_bitmask_state  # noqa: E402
-from pruning.study import (TASK, get_structured_final, get_unstructured_final, test_accuracy,  # noqa: E402
-                           val_top1)
+from common.flags import add_common_args  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    import torch
+    from common.baselines import get_baseline
+    from common.checkpoints import checkpoint_path
+    from common.cli import RunContext
+    from common.measure import saved_size_bytes
+    from common.results import write_results
+    from common.timing import Timed, new_session_id, time_interleaved
+    from pruning.methods import count_nonzero_parameters, overall_sparsity, to_bitmask_state
+    from pruning.study import (TASK, get_structured_final, get_unstructured_final, test_accuracy,
+                               val_top1)
+
     ctx = RunContext.from_args(args)
     base, base_meta = get_baseline(ctx, "vgg11")
     unstructured, u_meta = get_unstructured_final(ctx)

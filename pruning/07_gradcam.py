@@ -13,12 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.baselines import get_baseline  # noqa: E402
-from common.cli import RunContext, add_common_args  # noqa: E402
-from common.figures import plot_cam_grid  # noqa: E402
-from common.gradcam import compare_cams, seeded_images  # noqa: E402
-from common.results import write_results  # noqa: E402
-from pruning.study import TASK, get_structured_final, get_unstructured_final  # noqa: E402
+from common.flags import add_common_args  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from common.baselines import get_baseline
+    from common.cli import RunContext
+    from common.figures import plot_cam_grid
+    from common.gradcam import compare_cams, seeded_images
+    from common.results import write_results
+    from pruning.study import TASK, get_structured_final, get_unstructured_final
+
     ctx = RunContext.from_args(args)
     models = {"original": get_baseline(ctx, "vgg11")[0], "unstructured": get_unstructured_final(ctx)[0],
               "structured": get_structured_final(ctx)[0]}

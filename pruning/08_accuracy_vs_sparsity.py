@@ -12,12 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.baselines import get_baseline  # noqa: E402
-from common.cli import RunContext, add_common_args, fraction, positive_int  # noqa: E402
-from common.results import write_results  # noqa: E402
-from pruning.plots import plot_accuracy_vs_sparsity  # noqa: E402
-from pruning.study import (TASK, UNSTRUCTURED, ratio_rule,  # noqa: E402
-                           prune_unstructured_and_finetune, test_accuracy)
+from common.flags import add_common_args, fraction, positive_int  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from common.baselines import get_baseline
+    from common.cli import RunContext
+    from common.results import write_results
+    from pruning.plots import plot_accuracy_vs_sparsity
+    from pruning.study import (TASK, UNSTRUCTURED, ratio_rule,
+                               prune_unstructured_and_finetune, test_accuracy)
+
     ctx = RunContext.from_args(args)
     base, base_meta = get_baseline(ctx, "vgg11")
     rule, _ = ratio_rule(ctx, UNSTRUCTURED, base, base_meta)

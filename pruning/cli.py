@@ -1,11 +1,13 @@
-"""Command lines shared by the numbered pruning scripts that differ only in the kind of pruning."""
+"""Command lines shared by the numbered pruning scripts that differ only in the kind of pruning.
+
+Built from ``pruning.kinds`` (names and grids, no torch): a script's ``--help`` imports no model."""
 
 from __future__ import annotations
 
 import argparse
 
-from common.cli import add_common_args, fraction
-from pruning.study import FINAL_TARGET, PruningKind
+from common.flags import add_common_args, fraction
+from pruning.kinds import FINAL_TARGET, KindNames
 
 
 def _parser(description: str) -> argparse.ArgumentParser:
@@ -13,7 +15,7 @@ def _parser(description: str) -> argparse.ArgumentParser:
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter))
 
 
-def sensitivity_parser(kind: PruningKind, description: str) -> argparse.ArgumentParser:
+def sensitivity_parser(kind: KindNames, description: str) -> argparse.ArgumentParser:
     """``--grid`` plus the common flags."""
     parser = _parser(description)
     parser.add_argument("--grid", type=fraction, nargs="+", default=list(kind.grid),
@@ -21,7 +23,7 @@ def sensitivity_parser(kind: PruningKind, description: str) -> argparse.Argument
     return parser
 
 
-def final_parser(kind: PruningKind, description: str, target_help: str) -> argparse.ArgumentParser:
+def final_parser(kind: KindNames, description: str, target_help: str) -> argparse.ArgumentParser:
     """``--<target_key>`` (default ``FINAL_TARGET``) and ``--force`` plus the common flags."""
     parser = _parser(description)
     parser.add_argument(f"--{kind.target_key}", type=fraction, default=FINAL_TARGET, help=f"{target_help}, in [0, 1)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -21,14 +21,15 @@ from common.cli import RunContext
 from common.models import VGG, count_parameters
 from common.results import write_results
 from common.training import fit
+from pruning import kinds
+from pruning.kinds import CHANNEL_GRID, FINAL_TARGET, SPARSITY_GRID, KindNames
 from pruning.plots import plot_sensitivity
 from pruning.methods import (channel_prune, layer_sparsity, magnitude_mask, overall_sparsity,
                              prunable_layers, prune_by_magnitude, remove_masks)
 
 TASK = "pruning"
-SPARSITY_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-CHANNEL_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-FINAL_TARGET = 0.7   # the pruned models every later stage reads: 70% sparsity / 70% of parameters removed
+# SPARSITY_GRID, CHANNEL_GRID and FINAL_TARGET (70%: the pruned models every later stage reads)
+# are declared in pruning.kinds, with the kinds' names, for the command lines.
 
 
 def val_top1(model: VGG, ctx: RunContext) -> float:
@@ -217,13 +218,10 @@ def _cached(ctx: RunContext, name: str, settings: dict):
 
 
 @dataclass(frozen=True)
-class PruningKind:
-    """What differs between unstructured and channel pruning; the pipeline around it is shared."""
+class PruningKind(KindNames):
+    """What differs between unstructured and channel pruning; the pipeline around it is shared.
+    Its names and grid (``name``, ``x_key``, ``target_key``, ``grid``) are ``pruning.kinds``'."""
 
-    name: str                    # 'unstructured' | 'structured' (file and checkpoint names)
-    x_key: str                   # the sweep's ratio column: 'sparsity' | 'ratio'
-    target_key: str              # 'target' (overall sparsity) | 'reduction' (parameters removed)
-    grid: tuple[float, ...]
     sweep: Callable[..., list[dict]]                       # (base, ctx, grid) -> sweep rows
     achieved: Callable[[VGG], Callable[[dict], float]]     # base -> (ratios -> achieved target)
     prune_and_finetune: Callable[..., tuple[VGG, dict]]    # (base, ctx, ratios, epochs, desc)
@@ -232,14 +230,14 @@ class PruningKind:
 
 
 UNSTRUCTURED = PruningKind(
-    "unstructured", "sparsity", "target", SPARSITY_GRID, unstructured_sensitivity,
-    overall_sparsity_of, prune_unstructured_and_finetune,
-    "sparsity of the layer (others dense)", "VGG-11 unstructured sensitivity")
+    **asdict(kinds.UNSTRUCTURED), sweep=unstructured_sensitivity,
+    achieved=overall_sparsity_of, prune_and_finetune=prune_unstructured_and_finetune,
+    xlabel="sparsity of the layer (others dense)", title="VGG-11 unstructured sensitivity")
 STRUCTURED = PruningKind(
-    "structured", "ratio", "reduction", CHANNEL_GRID, structured_sensitivity,
-    params_reduction_of, prune_channels_and_finetune,
-    "fraction of the conv's output channels removed (others intact)",
-    "VGG-11 channel-pruning sensitivity")
+    **asdict(kinds.STRUCTURED), sweep=structured_sensitivity,
+    achieved=params_reduction_of, prune_and_finetune=prune_channels_and_finetune,
+    xlabel="fraction of the conv's output channels removed (others intact)",
+    title="VGG-11 channel-pruning sensitivity")
 
 
 def sweep_provenance(grid: Sequence[float], base_meta: dict) -> dict:

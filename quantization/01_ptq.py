@@ -21,10 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext, add_common_args, positive_int  # noqa: E402
-from common.results import write_results  # noqa: E402
-from quantization.formats import ptq_rows  # noqa: E402
-from quantization.study import TASK, base_model  # noqa: E402
+from common.flags import add_common_args, positive_int  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from common.cli import RunContext
+    from common.results import write_results
+    from quantization.formats import ptq_rows
+    from quantization.study import TASK, base_model
+
     ctx = RunContext.from_args(args)
     base, meta = base_model(ctx)
     rows = ptq_rows(base, ctx, args.rounds)

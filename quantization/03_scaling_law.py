@@ -18,12 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.baselines import get_baseline  # noqa: E402
-from common.cli import RunContext, add_common_args, positive_int  # noqa: E402
-from common.results import write_results  # noqa: E402
-from quantization.plots import plot_bits_vs_k, plot_scaling_law  # noqa: E402
-from quantization.scaling_law import K_BITS, bit_optimal, ptq_sweep, qat_sweep  # noqa: E402
-from quantization.study import BASE_MODEL, TASK  # noqa: E402
+from common.flags import add_common_args, positive_int  # noqa: E402
+from quantization.settings import K_BITS  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from common.baselines import get_baseline
+    from common.cli import RunContext
+    from common.results import write_results
+    from quantization.plots import plot_bits_vs_k, plot_scaling_law
+    from quantization.scaling_law import bit_optimal, ptq_sweep, qat_sweep
+    from quantization.study import BASE_MODEL, TASK
+
     ctx = RunContext.from_args(args)
     models = {name: get_baseline(ctx, name)[0] for name in args.models}
     if args.with_pruned:

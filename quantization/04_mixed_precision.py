@@ -22,11 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext, add_common_args, positive_int  # noqa: E402
-from common.results import write_results  # noqa: E402
-from quantization.mixed_precision import config_rows, configurations, sensitivity_rows  # noqa: E402
-from quantization.plots import plot_mixed_precision  # noqa: E402
-from quantization.study import TASK, base_model  # noqa: E402
+from common.flags import add_common_args, positive_int  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from common.cli import RunContext
+    from common.results import write_results
+    from quantization.mixed_precision import config_rows, configurations, sensitivity_rows
+    from quantization.plots import plot_mixed_precision
+    from quantization.study import TASK, base_model
+
     ctx = RunContext.from_args(args)
     base, meta = base_model(ctx)
     sens = ctx.cached_rows(TASK, "hessian_trace.csv",

@@ -18,13 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.cli import RunContext, add_common_args  # noqa: E402
-from common.results import write_results  # noqa: E402
-from quantization.fake_quant import quantizable_layers  # noqa: E402
-from quantization.outliers import (clipping_example, outlier_inputs, per_layer_rows,  # noqa: E402
-                                   quantizer_rows, statistics_rows)
-from quantization.plots import plot_clipping, plot_distributions, plot_per_layer_clipping  # noqa: E402
-from quantization.study import TASK, base_model  # noqa: E402
+from common.flags import add_common_args  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # imported here, after parsing: --help and build_parser() import no torch
+    from common.cli import RunContext
+    from common.results import write_results
+    from quantization.fake_quant import quantizable_layers
+    from quantization.outliers import (clipping_example, outlier_inputs, per_layer_rows,
+                                       quantizer_rows, statistics_rows)
+    from quantization.plots import plot_clipping, plot_distributions, plot_per_layer_clipping
+    from quantization.study import TASK, base_model
+
     ctx = RunContext.from_args(args)
     base, meta = base_model(ctx)
     samples, absmax = outlier_inputs(base, ctx)

@@ -21,10 +21,10 @@ from common.cli import RunContext
 from common.models import count_parameters
 from quantization.fake_quant import apply_weight_quant, uniform_config
 from quantization.quantizers import QuantSpec
+from quantization.settings import K_BITS   # declared for the command line, without torch
 from quantization.storage import model_bits
 from quantization.study import accuracy_columns, qat_finetune, quantized_file_bytes
 
-K_BITS = (2, 3, 4, 5, 6, 8)
 DATA_TYPES = ("int", "nf")
 GROUP_SIZE = 32
 BLOCKS = (None, GROUP_SIZE)

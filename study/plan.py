@@ -20,17 +20,42 @@ standard CIFAR split sizes: no data is loaded unless the plan measures throughpu
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.profiles import Profile
-from common.results import PROJECT_ROOT, read_rows, results_root, run_folder
-from study.stages import STAGES
-from study.projection import Projection, concurrent_seconds, needed_keys, project  # noqa: F401
-from study.throughput import MissingThroughput, ThroughputTable
-from study.work import SEED, Evaluation, PlanSettings, Sizes, Training  # noqa: F401
+
+if TYPE_CHECKING:
+    from study.projection import Projection
+    from study.throughput import ThroughputTable
+    from study.work import Evaluation, Training
+
+# The stage declaration, the projection and the results layout import torch: the functions below
+# import what they use when called, so that --help needs none of them. This module still offers
+# these names as its own (``study.plan.STAGES``, ``plan.project``...), imported on first use.
+_REEXPORTED = {
+    "STAGES": "study.stages",
+    **dict.fromkeys(("Projection", "concurrent_seconds", "needed_keys", "project"), "study.projection"),
+    **dict.fromkeys(("MissingThroughput", "ThroughputTable"), "study.throughput"),
+    **dict.fromkeys(("SEED", "Evaluation", "PlanSettings", "Sizes", "Training"), "study.work"),
+}
+
+
+def __getattr__(name: str):
+    """``study.plan.<name>`` of a re-exported name: imported now, then kept as this module's own."""
+    if name not in _REEXPORTED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(importlib.import_module(_REEXPORTED[name]), name)
+    return value
+
+
+def _stages() -> list:
+    """``study.stages.STAGES``, as this module has it now (a test may put other stages in its place)."""
+    return sys.modules[__name__].STAGES
 
 
 @dataclass
@@ -47,7 +72,7 @@ class Work:
 
 def pooled_stages() -> tuple[str, ...]:
     """The stages whose trainings run as jobs through the worker pool (concurrently with --jobs N)."""
-    return tuple(stage.name for stage in STAGES if stage.jobs is not None)
+    return tuple(stage.name for stage in _stages() if stage.jobs is not None)
 
 
 def plan_work(profile: Profile, dkd_selected: str | None = None, stages=None) -> Work:
@@ -57,12 +82,14 @@ def plan_work(profile: Profile, dkd_selected: str | None = None, stages=None) ->
 
     ``dkd_selected``: the DKD candidate chosen on validation (None: unknown, assumed not the
     published ``dkd``, whose seeds 1-2 would otherwise be shared with ``dkd_tuned``'s)."""
-    stages = STAGES if stages is None else stages
+    from study.work import PlanSettings
+
+    stages = _stages() if stages is None else stages
     notes = []
     if dkd_selected is None:
         notes.append("DKD selection not known: assumed to be a candidate other than the published 'dkd' "
                      "(if 'dkd' is selected, dkd_tuned's seeds 1-2 reuse dkd's students)")
-    settings = PlanSettings(profile, dkd_selected, tuple(STAGES))
+    settings = PlanSettings(profile, dkd_selected, tuple(_stages()))
     seen: set[str] = set()
     jobs, evaluations, reused = [], [], {}
     for stage in stages:
@@ -88,6 +115,8 @@ def job_rows(profile: Profile, dkd_selected: str | None = None) -> list[dict]:
 def recorded_dkd_selection(dataset: str, profile_name: str) -> str | None:
     """The DKD candidate selected in ``results/<dataset>-<profile>/distillation/dkd_tuning.csv``
     (a fresh run of the same code and data selects it again), else None."""
+    from common.results import read_rows, results_root, run_folder
+
     rows = read_rows(results_root() / run_folder(dataset, profile_name) / "distillation" / "dkd_tuning.csv")
     selected = [r["candidate"] for r in rows if r.get("selected") == "True"]
     return selected[0] if len(selected) == 1 else None
@@ -101,6 +130,7 @@ def measured_stage_seconds(dataset: str, profile_name: str) -> dict[str, float]:
     cost table of combined/README.md has them (``study.readme.cost_rows``: from the provenance sidecars;
     baselines and students count their training time). Its 'baselines/common.train' is
     run_all's stage 'baselines'."""
+    from common.results import run_folder
     from study.readme import cost_rows
 
     return {("baselines" if r["stage"].startswith("baselines/") else r["stage"]): float(r["wall_seconds"])
@@ -128,12 +158,16 @@ def comparison_rows(projection: Projection, measured: dict[str, float]) -> list[
 
 
 def _shown(path: Path | str) -> str:
+    from common.results import PROJECT_ROOT
+
     path = Path(path).resolve()
     return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
 def cached_throughput_path(dataset: str, profile_name: str) -> Path:
     """Where the plan keeps its own measurement: ``results/<dataset>-<profile>/plan/throughput.csv``."""
+    from common.results import results_root, run_folder
+
     return results_root() / run_folder(dataset, profile_name) / "plan" / "throughput.csv"
 
 
@@ -142,6 +176,7 @@ def resolve_throughput(args: argparse.Namespace, profile: Profile, work: Work) -
     --remeasure), else a short benchmark now (loads the data), written with provenance."""
     from common.cli import RunContext, resolve_device
     from common.results import device_description, write_results
+    from study.projection import needed_keys
     from study.throughput import measure_throughput, read_cached, read_throughput_csv
 
     if args.throughput:
@@ -173,6 +208,8 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 def print_plan(profile: Profile, dataset: str, work: Work, projection: Projection,
                throughput: ThroughputTable, data_note: str) -> None:
     """The header, figures, trainings, evaluations and per-stage subtotals (markdown tables)."""
+    from study.work import Sizes
+
     z = Sizes.of(profile)
     print(f"plan: profile={profile.name} dataset={dataset} width={profile.width:g} batch={profile.batch_size}")
     print(f"device: {throughput.device}")
@@ -241,6 +278,7 @@ def projected_minutes(stages, flags: list[str]) -> tuple[float, str]:
     with the plan's command-line ``flags`` (profile, dataset, data folder, device, workers): its
     throughput figures are this device's earlier measurement, else a short benchmark now (cached)."""
     from common.profiles import get_profile
+    from study.projection import project
 
     args = build_parser().parse_args(flags)
     profile = get_profile(args.profile, announce=False)
@@ -252,7 +290,7 @@ def projected_minutes(stages, flags: list[str]) -> tuple[float, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The plan's command line: the shared flags and where its throughput figures come from."""
-    from common.cli import add_common_args
+    from common.flags import add_common_args
 
     parser = add_common_args(argparse.ArgumentParser(description=__doc__,
                                                      formatter_class=argparse.RawDescriptionHelpFormatter))
@@ -279,10 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from common.cli import resolve_device
     from common.profiles import get_profile
 
     args = build_parser().parse_args(argv)
+    from common.cli import resolve_device
+    from common.results import results_root, run_folder
+    from study.projection import project
+    from study.throughput import MissingThroughput
+    from study.work import SEED
+
     started = time.time()
     profile = get_profile(args.profile, announce=False)
     dkd = args.dkd_selected or recorded_dkd_selection(args.dataset, profile.name)

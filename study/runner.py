@@ -26,16 +26,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common import errors
-from common.checkpoints import checkpoints_root
-from common.data import DATASETS
+from common.flags import DATASET_NAMES
 from common.profiles import PROFILE_ORIGIN, PROFILES, default_profile_name, get_profile
-from common.results import PROJECT_ROOT, results_root, run_folder
-from study import records
-from study.plan import recorded_dkd_selection
-from study.stages import REPORT, STAGES, Stage, producers
-from study.work import PlanSettings
+
+# The stage declaration (study.stages), the records and the plan import torch: they are imported
+# inside the functions below, after the command line is parsed, so that --help answers at once.
+if TYPE_CHECKING:
+    from study.stages import Stage
+    from study.work import PlanSettings
 
 PREFIX = "[run_all]"
 
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("targets", nargs="*", help="stages or tasks to run (default: all), e.g. distillation")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=env("PROFILE") or None)
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default=env("DATASET") or "cifar100")
+    parser.add_argument("--dataset", choices=sorted(DATASET_NAMES), default=env("DATASET") or "cifar100")
     parser.add_argument("--data-dir", default=env("CIFAR_DIR") or "data")
     parser.add_argument("--device", default=env("DEVICE") or None)
     parser.add_argument("--jobs", type=int, default=int(env("JOBS")) if env("JOBS") else None)
@@ -74,6 +75,8 @@ def select(targets: list[str], settings: PlanSettings, run_dir: Path, checkpoint
     """The stages named by ``targets`` (stage names or task folders; none: all), plus, first,
     every stage that writes a results file or trains a checkpoint they read, when that stage's
     outputs are missing (recursively); in declaration order."""
+    from study.stages import STAGES, producers
+
     if not targets:
         return list(STAGES)
     chosen = {s.name for s in STAGES if s.name in targets or s.task in targets}
@@ -106,6 +109,8 @@ def shared_flags(args: argparse.Namespace, profile_name: str) -> list[str]:
 def print_projection(stages, args, profile, settings: PlanSettings, run_dir: Path) -> None:
     """``[run_all] projected N min here`` for the stages that will run (``study.plan``; a short
     throughput benchmark the first time on a device, cached after)."""
+    from study import records
+
     todo = [s for s in stages if args.force or records.why_rerun(s, profile, settings, run_dir) is not None]
     if not todo:
         return
@@ -118,6 +123,8 @@ def print_projection(stages, args, profile, settings: PlanSettings, run_dir: Pat
 
 def run_logged(command: list[str], log: Path | None) -> int:
     """Run ``command`` in the project root, its output to this process's stdout (and ``log``)."""
+    from common.results import PROJECT_ROOT
+
     if log is None:
         return subprocess.run(command, cwd=PROJECT_ROOT).returncode
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +140,8 @@ def run_logged(command: list[str], log: Path | None) -> int:
 def adopt(stages: list[Stage], profile, settings: PlanSettings, run_dir: Path) -> int:
     """``--adopt``: record the stages whose outputs exist as run with today's declaration (the
     record says so in its ``note``); a stage with a missing output is left to run."""
+    from study import records
+
     for stage in stages:
         path = records.record_path(run_dir, stage)
         if path.exists() or any(not (run_dir / o).exists() for o in stage.outputs):
@@ -148,6 +157,11 @@ def adopt(stages: list[Stage], profile, settings: PlanSettings, run_dir: Path) -
 def run_stages(stages, args, profile, settings, run_dir: Path, checkpoint_dir: Path, launcher, failed: list) -> int:
     """Run every stage of ``stages`` that is not up to date, in order; names of failed stages go to
     ``failed``. Returns 1 at the first failure unless ``--keep-going``, else 0."""
+    from study import records
+    from study.plan import recorded_dkd_selection
+    from study.stages import STAGES
+    from study.work import PlanSettings
+
     for stage in stages:
         t0 = time.monotonic()
         why = "FORCE=1" if args.force else records.why_rerun(stage, profile, settings, run_dir)
@@ -186,6 +200,12 @@ def run_stages(stages, args, profile, settings, run_dir: Path, checkpoint_dir: P
 def main(argv: list[str] | None = None) -> int:
     errors.install()
     args = build_parser().parse_args(argv)
+    from common.checkpoints import checkpoints_root
+    from common.results import results_root, run_folder
+    from study.plan import recorded_dkd_selection
+    from study.stages import REPORT, STAGES
+    from study.work import PlanSettings
+
     profile = get_profile(args.profile or default_profile_name(), announce=False)
     if not args.profile:   # the stages are given --profile; their profile line says who chose it
         os.environ[PROFILE_ORIGIN] = "default of run_all.sh: " + ("CUDA available" if profile.name == "full" else "no CUDA")

@@ -11,15 +11,18 @@ from distillation.methods.hints import Hints, hint_regressor
 from distillation.methods.independent import Independent
 from distillation.methods.kd import KD
 from distillation.methods.label_smoothing import LabelSmoothing
+from distillation.names import METHOD_NAMES
 
-METHODS: dict[str, type[Distiller]] = {
-    "independent": Independent,
-    "label_smoothing": LabelSmoothing,
-    "kd": KD,
-    "dkd": DKD,
-    "hints": Hints,
-    "crd": CRD,
-}
+# The registry: each class under its name in distillation.names.METHOD_NAMES (declared there,
+# without torch, for the command lines), in that order.
+METHODS: dict[str, type[Distiller]] = dict(zip(METHOD_NAMES, (
+    Independent,        # independent
+    LabelSmoothing,     # label_smoothing
+    KD,                 # kd
+    DKD,                # dkd
+    Hints,              # hints
+    CRD,                # crd
+), strict=True))
 
 
 def build_distiller(name: str, student: nn.Module, teacher: nn.Module | None = None,
