@@ -3,8 +3,7 @@
 Every script of the study takes ``--profile --dataset --data-dir --device --seed --compile
 --no-progress``; ``RunContext`` turns them into the profile, the device, the data (loaded once,
 kept on the device), the results folder and the provenance of this run. The flags themselves are
-declared, without torch, in ``common.flags`` (re-exported here: ``add_common_args``, its types and
-``DEFAULT_SEED``), so a script's ``--help`` needs none of this module.
+declared, without torch, in ``common.flags``, so a script's ``--help`` needs none of this module.
 """
 
 from __future__ import annotations
@@ -21,8 +20,6 @@ from pathlib import Path
 import torch
 
 from common.data import CifarSplits, DatasetNotFoundError, ensure_dataset, load_splits, resolve_data_dir
-from common.flags import (DEFAULT_SEED, STEP_MODES, add_common_args, device_name, fraction,  # noqa: F401
-                          positive_int)
 from common.profiles import Profile, get_profile
 from common.results import provenance, read_rows, read_sidecar, results_dir, write_results
 from common.jobs import default_jobs

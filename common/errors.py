@@ -1,7 +1,7 @@
 """Errors a user can cause (a damaged file, a value out of range) are one line, not a traceback.
 
 ``UserError`` is raised for them anywhere in the library; ``install`` (called by every script's
-shared flags, ``common.cli.add_common_args``, and by the runner) makes an uncaught one print as
+shared flags, ``common.flags.add_common_args``, and by the runner) makes an uncaught one print as
 ``error: <what, and what to do>`` with exit status 1, and Ctrl-C print one line saying what was
 kept. Any other exception is a bug of the program and keeps its traceback.
 """

@@ -28,7 +28,7 @@ from common.results import device_description, git_commit, read_rows, read_sidec
 from common.training import Recipe, accuracy_from_logits, fit, predict_logits
 from distillation.methods import METHODS, build_distiller
 from distillation.methods.dkd import DKD
-from distillation.names import STUDENT_METHODS, TEACHER, TEACHERS, TUNED_DKD  # noqa: F401  (TEACHERS re-exported)
+from distillation.names import STUDENT_METHODS, TEACHER, TUNED_DKD
 
 TASK = "distillation"
 STUDENT = "vgg11"
@@ -239,10 +239,12 @@ def students_stage_jobs(names, seeds, teacher: str, tuning_seed: int, dkd_select
 def method_student_jobs(methods, teachers, colour: bool = False, seed: int = 0) -> list[Job]:
     """One ``train_method_student`` job per teacher and method (None: a method without one),
     at the run's ``seed``, keyed by the student's checkpoint."""
+    def label(teacher: str | None) -> str:   # how the student names its teacher
+        return "none" if teacher is None else colour_label(teacher) if colour else teacher
+
     return [Job("distillation.study:train_method_student",
-                {"method": m, "teacher": t, "colour": colour}, f"{m} from {t}{'-colour' if colour else ''}",
-                student_name(m, "none" if t is None else colour_label(t) if colour else t, seed), model=STUDENT,
-                teacher="none" if t is None else colour_label(t) if colour else t, epochs_of="student_epochs")
+                {"method": m, "teacher": t, "colour": colour}, f"{m} from {label(t)}",
+                student_name(m, label(t), seed), model=STUDENT, teacher=label(t), epochs_of="student_epochs")
             for t in teachers for m in methods]
 
 

@@ -22,7 +22,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from common.cli import RunContext, add_common_args
+from common.cli import RunContext
+from common.flags import add_common_args
 from common.data import DATASETS
 from common.models import build_model
 from common.results import write_results

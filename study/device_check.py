@@ -35,7 +35,8 @@ from pathlib import Path
 
 
 from study.benchmark import concurrent_images_per_second, fast_images_per_second
-from common.cli import RunContext, add_common_args
+from common.cli import RunContext
+from common.flags import add_common_args
 from study.graph_check import step_agreement
 from common.results import PROJECT_ROOT, device_description, provenance, results_root, write_results
 from common.train_step import resolve_step_mode

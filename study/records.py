@@ -68,7 +68,7 @@ def expected(stage: Stage, profile: Profile, settings: PlanSettings, run_dir: Pa
 def why_rerun(stage: Stage, profile: Profile, settings: PlanSettings, run_dir: Path) -> str | None:
     """Why ``stage`` must run ('<output> is missing', 'no completion record', 'its work
     changed: ...'), or None when it is up to date. Errors are raised, never taken as up to date."""
-    missing = [o for o in stage.outputs if not (run_dir / o).exists()]
+    missing = stage.missing_outputs(run_dir)
     if missing:
         return f"{missing[0]} is missing"
     path = record_path(run_dir, stage)

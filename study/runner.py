@@ -90,8 +90,7 @@ def select(targets: list[str], settings: PlanSettings, run_dir: Path, checkpoint
         for need in (*stage.reads, *stage.checkpoints):
             maker = made.get(need)
             present = (run_dir / need).exists() if need in stage.reads else (checkpoint_dir / f"{need}.pt").exists()
-            if maker and maker.name not in chosen and not present and \
-                    any(not (run_dir / o).exists() for o in maker.outputs):
+            if maker and maker.name not in chosen and not present and maker.missing_outputs(run_dir):
                 chosen.add(maker.name)
                 todo.append(maker)
     return [s for s in STAGES if s.name in chosen]
@@ -144,7 +143,7 @@ def adopt(stages: list[Stage], profile, settings: PlanSettings, run_dir: Path) -
 
     for stage in stages:
         path = records.record_path(run_dir, stage)
-        if path.exists() or any(not (run_dir / o).exists() for o in stage.outputs):
+        if path.exists() or stage.missing_outputs(run_dir):
             print(f"{PREFIX} adopt {stage.name}: {'has a record' if path.exists() else 'outputs missing'}; left as is")
             continue
         records.write_record(stage, profile, settings, run_dir, None, 0.0,
@@ -154,13 +153,20 @@ def adopt(stages: list[Stage], profile, settings: PlanSettings, run_dir: Path) -
     return 0
 
 
+def current_settings(profile, dataset: str) -> PlanSettings:
+    """What the stages' work depends on now: the profile, the DKD choice recorded in the results
+    (it changes when the students stage runs) and the declaration."""
+    from study.plan import recorded_dkd_selection
+    from study.stages import STAGES
+    from study.work import PlanSettings
+
+    return PlanSettings(profile, recorded_dkd_selection(dataset, profile.name), tuple(STAGES))
+
+
 def run_stages(stages, args, profile, settings, run_dir: Path, checkpoint_dir: Path, launcher, failed: list) -> int:
     """Run every stage of ``stages`` that is not up to date, in order; names of failed stages go to
     ``failed``. Returns 1 at the first failure unless ``--keep-going``, else 0."""
     from study import records
-    from study.plan import recorded_dkd_selection
-    from study.stages import STAGES
-    from study.work import PlanSettings
 
     for stage in stages:
         t0 = time.monotonic()
@@ -179,13 +185,13 @@ def run_stages(stages, args, profile, settings, run_dir: Path, checkpoint_dir: P
             from study.launch import run_stage_on
 
             status = run_stage_on(launcher, stage, settings, command, args)
-        missing = [o for o in stage.outputs if not (run_dir / o).exists()]
+        missing = stage.missing_outputs(run_dir)
         if status == 0 and missing:
             print(f"{PREFIX} {stage.name} exited 0 but did not write {missing[0]}", file=sys.stderr)
             status = 1
         seconds = time.monotonic() - t0
         if status == 0:
-            settings = PlanSettings(profile, recorded_dkd_selection(args.dataset, profile.name), tuple(STAGES))
+            settings = current_settings(profile, args.dataset)
             records.write_record(stage, profile, settings, run_dir, checkpoint_dir, seconds)
             print(f"{PREFIX} stage {stage.name} ok {round(seconds)}", flush=True)
             continue
@@ -202,16 +208,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from common.checkpoints import checkpoints_root
     from common.results import results_root, run_folder
-    from study.plan import recorded_dkd_selection
-    from study.stages import REPORT, STAGES
-    from study.work import PlanSettings
+    from study.stages import REPORT
 
     profile = get_profile(args.profile or default_profile_name(), announce=False)
     if not args.profile:   # the stages are given --profile; their profile line says who chose it
         os.environ[PROFILE_ORIGIN] = "default of run_all.sh: " + ("CUDA available" if profile.name == "full" else "no CUDA")
     run_dir = results_root() / run_folder(args.dataset, profile.name)
     checkpoint_dir = checkpoints_root() / run_folder(args.dataset, profile.name)
-    settings = PlanSettings(profile, recorded_dkd_selection(args.dataset, profile.name), tuple(STAGES))
+    settings = current_settings(profile, args.dataset)
     stages = select(args.targets, settings, run_dir, checkpoint_dir)
     print(f"{PREFIX} profile={profile.name} dataset={args.dataset} data={args.data_dir} outputs={run_dir} "
           f"stages={len(stages)}", flush=True)

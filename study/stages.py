@@ -47,6 +47,10 @@ class Stage:
     own_args: Callable[[Profile], tuple[str, ...]] = _none   # the flags run_all passes it
     jobs: Callable[[argparse.Namespace, PlanSettings], list[Job]] | None = None   # its pooled trainings
 
+    def missing_outputs(self, run_dir) -> list[str]:
+        """Its declared outputs that do not exist under ``run_dir`` (results/<dataset>-<profile>/)."""
+        return [o for o in self.outputs if not (run_dir / o).exists()]
+
     @property
     def task(self) -> str:
         """The results folder it writes into (baselines, pruning, ...)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from common.cli import DEFAULT_SEED
+from common.flags import DEFAULT_SEED
 from common.data import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES
 from common.jobs import Job
 from common.profiles import Profile

@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = """
 import argparse, json, sys, torch
-from common.cli import RunContext, add_common_args
+from common.cli import RunContext
+from common.flags import add_common_args
 args = add_common_args(argparse.ArgumentParser()).parse_args(sys.argv[1:])
 ctx = RunContext.from_args(args)
 print(json.dumps({"conv_tf32": torch.backends.cudnn.allow_tf32,
