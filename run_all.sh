@@ -10,10 +10,12 @@
 # CIFAR_DIR  folder holding cifar-100-python/ or cifar-10-batches-py/ (default ./data;
 #            CIFAR-100 is downloaded there with torchvision when missing and online)
 # A stage runs when an output or its completion record (results/<dataset>-<profile>/stages/) is
-# missing, or when its command, its work under the profile or a results file it reads changed;
-# timestamps decide nothing. After changing code, rerun what it touches with FORCE=1.
-# FORCE=1    rerun every stage named (cached checkpoints are still reused;
-#            delete checkpoints/<dataset>-<profile>/ to retrain from scratch)
+# missing or not what it wrote, or when its command, its work under the profile, the data, its
+# code (its script and the project modules it imports), a results file it read or a checkpoint it
+# used changed; timestamps decide nothing. A named stage first gets the stale stages it reads from.
+# FORCE=1    rerun every stage named (cached checkpoints are still reused when their key matches)
+# FORCE_RETRAIN=1  as FORCE=1, and retrain the cached models trained by other code than today's
+#            (otherwise reused, saying so)
 # PYTHON     interpreter (default: python, else python3); every stage runs with it
 # DEVICE     passed to every script as --device (default: each script's auto: cuda when available)
 # JOBS       worker processes for independent trainings, passed as --jobs

@@ -79,8 +79,8 @@ def fp32_stage(ctx: RunContext, step: str, model: nn.Module, name: str) -> Stage
 def pruned_stage(ctx: RunContext, model: VGG, name: str) -> Stage:
     """The KD student pruned to 70% overall sparsity with the pruning study's per-layer ratios
     (chosen for the baseline VGG-11 on validation) and fine-tuned (profile's finetune_epochs)."""
-    base, base_meta = get_baseline(ctx, "vgg11")
-    rule, _ = ratio_rule(ctx, UNSTRUCTURED, base, base_meta)
+    base, _ = get_baseline(ctx, "vgg11")
+    rule, _ = ratio_rule(ctx, UNSTRUCTURED, base)
     ratios, _ = rule(UNSTRUCTURED_TARGET)
     pruned, metrics = prune_unstructured_and_finetune(model, ctx, ratios, desc=name)
     print(f"[combined] {name}: overall sparsity {metrics['overall_sparsity']:.3f}")

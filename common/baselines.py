@@ -11,12 +11,14 @@ import time
 
 import torch
 
-from common.checkpoints import announce, checkpoint_path, load_checkpoint, save_checkpoint
+from common.cache import KEY, cached_model
+from common.checkpoints import announce, checkpoint_path, save_checkpoint
 from common.cli import RunContext
 from common.data import num_classes
 from common.jobs import Job
 from common.resume import resume_path
 from common.models import VGG, build_model, count_parameters
+from common.numerics import machine_kind
 from common.results import device_description, git_commit
 from common.training import Recipe, evaluate, fit
 
@@ -37,36 +39,37 @@ def finetune_recipe(ctx: RunContext, epochs: int | None = None) -> Recipe:
                                seed=ctx.seed, compile=ctx.compile, step=ctx.train_step)
 
 
-def train_and_cache(ctx: RunContext, name: str, model: VGG, recipe: Recipe,
-                    force: bool = False, **meta) -> tuple[VGG, dict]:
-    """Return the checkpoint ``name`` of this run if its recipe matches, else train ``model``.
+def train_and_cache(ctx: RunContext, name: str, model: VGG, recipe: Recipe, force: bool = False,
+                    inputs: dict[str, str] | None = None, code_of: str = __name__, **meta) -> tuple[VGG, dict]:
+    """Return the checkpoint ``name`` of this run when its key matches (``common.cache``), else
+    train ``model`` and cache it.
 
-    Training uses ``recipe`` on the train split; the cached metadata records the recipe, the
-    validation and test accuracy (%), parameters and train_seconds. The model comes back on
-    ``ctx.device`` in eval mode.
+    The key: ``recipe`` and the model's config, this run's data, ``inputs`` (role -> weights
+    sha256 of the models it starts from, e.g. the base teacher of a fine-tune) and the code of
+    module ``code_of`` (the one that trains it). Training uses ``recipe`` on the train split and
+    resumes an interrupted run; the cached metadata records the key, the recipe, the validation
+    and test accuracy (%), parameters, train_seconds and the kind of machine. The model comes back
+    on ``ctx.device`` in eval mode.
     """
     path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
-    wanted = recipe.cache_key()
-    if path.exists() and not force:
-        cached_model, cached = load_checkpoint(path, ctx.dataset, ctx.profile.name)
-        if cached.get("recipe") == wanted and cached.get("model_config") == model.config:
-            announce(name, f"{path} (test top-1 {cached['test_top1_acc']:.2f}%)")
-            return cached_model.to(ctx.device).eval(), cached
-        print(f"[cache] {name}: {path} was trained with another recipe; retraining")
+    key = ctx.artefact_key({"recipe": recipe.cache_key(), "model_config": model.config}, inputs, code_of)
+    if not force and (hit := cached_model(path, name, key, ctx.dataset, ctx.profile.name)):
+        return hit[0].to(ctx.device).eval(), hit[1]
     splits = ctx.splits
     start = time.perf_counter()
     model = model.to(ctx.device)
-    history = fit(model, splits, recipe, ctx.device, progress=ctx.progress, desc=name, resume=resume_path(path))
+    history = fit(model, splits, recipe, ctx.device, progress=ctx.progress, desc=name, resume=resume_path(path),
+                  resume_key=key, keep_state=True)
     seconds = time.perf_counter() - start
     test = evaluate(model, splits.test_images, splits.test_labels, splits.name)
     meta = {
-        **meta, "name": name, "dataset": ctx.dataset, "profile": ctx.profile.name,
-        "recipe": wanted, "epochs": recipe.epochs, "seed": recipe.seed,
+        **meta, "name": name, "dataset": ctx.dataset, "profile": ctx.profile.name, KEY: key,
+        "recipe": recipe.cache_key(), "epochs": recipe.epochs, "seed": recipe.seed,
         "val_top1_acc": history[-1].get("val_top1_acc"),
         "test_top1_acc": test["top1_acc"], "test_top5_acc": test["top5_acc"],
         "params": count_parameters(model), "train_seconds": seconds,
-        "history": history, "device": device_description(ctx.device), "git_commit": git_commit(),
-        "trained_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "history": history, "device": device_description(ctx.device), "machine": machine_kind(ctx.device),
+        "git_commit": git_commit(), "trained_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     save_checkpoint(path, model, meta)
     resume_path(path).unlink(missing_ok=True)   # the model is cached: its training state goes

@@ -1,13 +1,18 @@
 """Checkpoints with metadata: saved atomically, refused when they belong to another run.
 
 A checkpoint is ``{"state_dict": ..., "meta": {...}}`` where ``meta`` holds the model's config
-(enough to rebuild it, pruned or not), the dataset and profile it was trained under, the recipe,
-epochs, accuracy and training time.
+(enough to rebuild it, pruned or not), the dataset and profile it was trained under, the key it
+was made under (``common.cache``), epochs, accuracy and training time.
+
+When ``$STUDY_CHECKPOINT_LOG`` names a file (the runner sets it for each stage), every checkpoint
+loaded or saved appends ``<path>\t<sha256 of the file>`` to it: the stage's completion record
+keeps the hashes of the checkpoints it really used.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -21,6 +26,7 @@ class CheckpointMismatchError(UserError, ValueError):
     """A checkpoint was made under another dataset or profile than the one asked for."""
 
 
+CHECKPOINT_LOG = "STUDY_CHECKPOINT_LOG"   # environment variable: where to list the checkpoints used
 _ANNOUNCED: set[str] = set()   # checkpoints this process has printed a [cache] line for
 
 
@@ -30,6 +36,15 @@ def announce(name: str, text: str) -> None:
     if name not in _ANNOUNCED:
         _ANNOUNCED.add(name)
         print(f"[cache] {name}: {text}")
+
+
+def log_use(path: Path, sha256: str) -> None:
+    """Append ``path`` and its file's ``sha256`` to ``$STUDY_CHECKPOINT_LOG`` when set (one short
+    line in append mode: workers of a pool may log at the same time)."""
+    log = os.environ.get(CHECKPOINT_LOG)
+    if log:
+        with open(log, "a") as handle:
+            handle.write(f"{Path(path).resolve()}\t{sha256}\n")
 
 
 def checkpoint_path(dataset: str, profile: str, name: str) -> Path:
@@ -46,8 +61,11 @@ def save_checkpoint(path: str | os.PathLike, model: VGG, meta: dict) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     payload = {"state_dict": state,
                "meta": {**meta, "model_config": model.config}}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        Path(tmp).write_bytes(buffer.getvalue())
+    log_use(Path(path), hashlib.sha256(buffer.getvalue()).hexdigest())
     return Path(path)
 
 
@@ -62,8 +80,9 @@ def load_checkpoint(path: str | os.PathLike, dataset: str | None = None,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    data = path.read_bytes()
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
         meta = payload["meta"]
     except Exception as exc:   # truncated, damaged, or not a checkpoint of this project
         raise UserError(f"{path} cannot be read (truncated, or not a checkpoint: {type(exc).__name__}); "
@@ -75,16 +94,5 @@ def load_checkpoint(path: str | os.PathLike, dataset: str | None = None,
                 f"{key}={wanted!r}; delete it or run with --{key} {meta.get(key)}")
     model = model_from_config(meta["model_config"])
     model.load_state_dict(payload["state_dict"])
+    log_use(path, hashlib.sha256(data).hexdigest())
     return model, meta
-
-
-def weights_sha256(model: torch.nn.Module) -> str:
-    """sha256 of ``model``'s state_dict (names, dtypes, shapes and values, in key order): what
-    identifies a trained model, e.g. a teacher, whatever its accuracy or file timestamp."""
-    model = getattr(model, "_orig_mod", model)
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        tensor = tensor.detach().cpu().contiguous().reshape(-1)   # 0-d buffers (BatchNorm's count) too
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()

@@ -19,9 +19,12 @@ from pathlib import Path
 
 import torch
 
-from common.data import CifarSplits, DatasetNotFoundError, ensure_dataset, load_splits, resolve_data_dir
+from common.cache import KEY, artefact_key, reusable
+from common.code import code_sha256
+from common.data import CifarSplits, DatasetNotFoundError, ensure_dataset, load_splits, resolve_data_dir, split_key
 from common.profiles import Profile, get_profile
-from common.results import provenance, read_rows, read_sidecar, results_dir, write_results
+from common.results import (checkpoints_root, provenance, read_rows, read_sidecar, results_dir, run_folder,
+                            write_results)
 from common.jobs import default_jobs
 from common.numerics import numerics_settings, set_numerics
 from common.training import evaluate, module_device
@@ -87,6 +90,24 @@ class RunContext:
         return load_splits(self.dataset, self.data_dir, val_images=p.val_images,
                            train_images=p.train_images, test_images=p.test_images).to(self.device)
 
+    @property
+    def data_key(self) -> dict:
+        """What decides this run's splits (``common.data.split_key``: the data files' sha256, the
+        profile's split sizes), without loading them: the data part of every cache key."""
+        p = self.profile
+        return split_key(self.dataset, self.data_dir, p.val_images, p.train_images, p.test_images)
+
+    def artefact_key(self, settings: dict, inputs: dict[str, str] | None = None, code_of: str = "") -> dict:
+        """The key (``common.cache.artefact_key``) of an artefact made in this run from
+        ``settings``, the ``inputs`` weights (role -> sha256) and the code of module ``code_of``."""
+        return artefact_key(settings, self.data_key, inputs, code_sha256(code_of) if code_of else "")
+
+    def resume_file(self, desc: str) -> Path:
+        """Where an uncached training labelled ``desc`` (a fine-tune, a QAT run) keeps its state
+        between epochs: ``checkpoints/<dataset>-<profile>/resume/<desc>.resume.pt``."""
+        name = "".join(c if c.isalnum() or c in "._-" else "_" for c in desc)
+        return checkpoints_root() / run_folder(self.dataset, self.profile.name) / "resume" / f"{name}.resume.pt"
+
     def but(self, **changes) -> "RunContext":
         """This run with some fields changed (e.g. ``seed``, ``train_step``); it shares the loaded
         data unless a field the splits depend on (``SPLIT_FIELDS``) changes."""
@@ -116,22 +137,29 @@ class RunContext:
         """``results/<dataset>-<profile>/<task>/``, created."""
         return results_dir(self.dataset, self.profile.name, task)
 
-    def cached_rows(self, task: str, filename: str, compute: Callable[[], list[dict]],
-                    force: bool = False, **settings) -> list[dict]:
-        """Rows of ``results/<dataset>-<profile>/<task>/<filename>`` when its JSON sidecar records
-        the same ``settings`` (same grid, same baseline...) and not ``force``; else
-        ``compute()``, written with provenance plus ``settings``, and returned."""
+    def stored_rows(self, task: str, filename: str, key: dict, verb: str = "recomputing") -> list[dict] | None:
+        """Rows of ``results/<dataset>-<profile>/<task>/<filename>`` when its sidecar's key is
+        ``key`` (``common.cache.reusable``, code included), else None (one line says why)."""
         path = self.results_dir(task) / filename
-        recorded = read_sidecar(path)
         rows = read_rows(path)
-        if rows and not force and all(recorded.get(k) == v for k, v in settings.items()):
+        if rows and reusable(filename, read_sidecar(path).get(KEY), key, verb=verb, code_decides=True):
             print(f"[cache] {filename}: reusing {path}")
             return rows
-        rows = compute()
-        write_results(rows, path, self.provenance(**settings))
+        return None
+
+    def cached_rows(self, task: str, filename: str, compute: Callable[[], list[dict]], key: dict,
+                    **extra) -> list[dict]:
+        """This stage's own results file ``<task>/<filename>``: its rows when they were made under
+        ``key`` (``stored_rows``), else ``compute()``, written with provenance, ``key`` and
+        ``extra``, and returned."""
+        rows = self.stored_rows(task, filename, key)
+        if rows is None:
+            rows = compute()
+            write_results(rows, self.results_dir(task) / filename, self.provenance(**{KEY: key}, **extra))
         return rows
 
     def provenance(self, **extra) -> dict:
         """Provenance for a results file written now."""
         return provenance(self.profile.name, self.dataset, self.seed, self.device, self.started,
-                          profile_settings=self.profile.as_dict(), numerics=numerics_settings(), **extra)
+                          profile_settings=self.profile.as_dict(), data=self.data_key,
+                          numerics=numerics_settings(), **extra)

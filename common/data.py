@@ -8,9 +8,10 @@ tensors on the training device (``common.augment``), never per image.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -19,6 +20,7 @@ import torch
 
 from common.errors import UserError
 from common.flags import DATASET_NAMES
+from common.results import file_sha256
 
 DATASETS = {
     "cifar10": {
@@ -146,6 +148,7 @@ class CifarSplits:
     val_labels: torch.Tensor
     test_images: torch.Tensor
     test_labels: torch.Tensor
+    key: dict = field(default_factory=dict)   # what decides these splits (``split_key``)
 
     def to(self, device: torch.device | str) -> "CifarSplits":
         """Move every tensor to ``device`` (the whole dataset lives on the training device)."""
@@ -158,6 +161,29 @@ class CifarSplits:
 
 
 VAL_SPLIT_SEED = 20240101  # fixed: the validation split never changes with the run's seed
+
+
+def files_sha256(name: str, root: str | os.PathLike) -> str | None:
+    """One sha256 of the dataset's train and test pickles under ``root`` (each file's sha256, in
+    order): the data a model is trained on. None when a file is missing."""
+    spec = _spec(name)
+    folder = Path(root) / spec["folder"]
+    digest = hashlib.sha256()
+    for fname in spec["train"] + spec["test"]:
+        path = folder / fname
+        if not path.is_file():
+            return None
+        digest.update(f"{fname}:{file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def split_key(name: str, root: str | os.PathLike, val_images: int, train_images: int | None = None,
+              test_images: int | None = None) -> dict:
+    """Everything that decides the splits ``load_splits`` returns: the dataset, the sha256 of its
+    files, the split sizes and the seed that draws them. Part of every cached artefact's key
+    (``common.cache``) and of every completion record."""
+    return {"dataset": name, "files_sha256": files_sha256(name, root), "train_images": train_images,
+            "val_images": val_images, "test_images": test_images, "split_seed": VAL_SPLIT_SEED}
 
 
 def load_splits(name: str, root: str | os.PathLike, val_images: int,
@@ -185,6 +211,7 @@ def load_splits(name: str, root: str | os.PathLike, val_images: int,
         train_images=x_train[train_idx], train_labels=y_train[train_idx],
         val_images=x_train[val_idx], val_labels=y_train[val_idx],
         test_images=x_test, test_labels=y_test,
+        key=split_key(name, root, val_images, train_images, test_images),
     )
 
 

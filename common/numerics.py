@@ -14,11 +14,16 @@
   asks cuDNN and PyTorch for deterministic kernels only (``torch.use_deterministic_algorithms``
   with a warning, not an error, for an op that has none; cuBLAS gets the fixed workspace it needs),
   at some cost in speed.
+- **The kind of machine.** Trainings run under bf16 autocast where the device has fast bf16 (a
+  GPU with bf16, a CPU with AVX512-BF16 or AMX) and in fp32 elsewhere, so two kinds of CPU train
+  different models from the same code and seed. ``machine_kind`` names what decides this; every
+  sidecar, checkpoint and completion record carries it.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 
 import torch
 
@@ -45,3 +50,38 @@ def numerics_settings() -> dict:
     return {"fp32_precision": "tf32 allowed" if tf32 else "ieee (TF32 off)",
             "deterministic": bool(torch.are_deterministic_algorithms_enabled()),
             "cudnn_benchmark": bool(torch.backends.cudnn.benchmark)}
+
+
+def fast_bf16_available(device: torch.device | str) -> bool:
+    """True where bf16 matmul/conv run natively (CUDA with bf16, or a CPU with AVX512-BF16/AMX)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return False
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what ``platform`` says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def machine_kind(device: torch.device | str) -> dict:
+    """What kind of machine decides the numbers of a run on ``device``: the CPU model, its
+    instruction set as torch uses it (``get_cpu_capability``: AVX2, AVX512...), whether it has
+    AVX512-BF16 and AMX, the dtype trainings run in (``training_dtype``: bf16 or fp32), and on
+    CUDA the GPU's name and compute capability."""
+    device = torch.device(device)
+    kind = {"cpu_model": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "avx512_bf16": bool(torch.cpu._is_avx512_bf16_supported()),
+            "amx": bool(torch.cpu._is_amx_tile_supported()),
+            "training_dtype": "bf16" if fast_bf16_available(device) else "fp32"}
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        kind.update(gpu=torch.cuda.get_device_name(device), gpu_capability=f"{major}.{minor}")
+    return kind

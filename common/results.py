@@ -2,7 +2,8 @@
 
 Every results CSV has one row per measurement and starts with ``dataset`` and ``profile``
 columns; beside it a JSON sidecar of the same stem records provenance (profile, seed, git commit,
-device, library versions, wall time, command line).
+device and kind of machine, library versions, wall time, command line) and the sha256 of the CSV
+it describes, so that a CSV edited, damaged or copied in is refused when read (``read_rows``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import importlib.metadata
+import io
 import json
 import os
 import platform
@@ -18,10 +20,14 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
 import torch
+
+from common.errors import UserError
+from common.numerics import cpu_model, machine_kind
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,6 +52,23 @@ def results_dir(dataset: str, profile: str, task: str) -> Path:
     path = results_root() / run_folder(dataset, profile) / task
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@lru_cache(maxsize=None)
+def _sha256_of(path: Path, stamp: tuple[int, int]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 (hex) of the bytes of ``path``. Computed once per process while the file's size and
+    modification time stay the same: a memo of this process only, which decides nothing."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _sha256_of(path, (stat.st_size, stat.st_mtime_ns))
 
 
 def _new_file_mode() -> int:
@@ -130,13 +153,7 @@ def device_description(device: torch.device | str) -> str:
     device = torch.device(device)
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"cpu ({cpu}, {torch.get_num_threads()} threads)"
+    return f"cpu ({cpu_model()}, {torch.get_num_threads()} threads)"
 
 
 def command_line() -> str:
@@ -161,6 +178,7 @@ def provenance(profile: str, dataset: str, seed: int, device: torch.device | str
         "seed": seed,
         **git_state(),
         "device": device_description(device),
+        "machine": machine_kind(device),
         "versions": library_versions(),
         "command": command_line(),
         "wall_seconds": round(time.time() - started, 2),
@@ -170,7 +188,8 @@ def provenance(profile: str, dataset: str, seed: int, device: torch.device | str
 
 
 def write_results(rows: list[dict], csv_path: str | os.PathLike, prov: dict) -> Path:
-    """Write ``rows`` as CSV (``dataset`` and ``profile`` columns first) and ``<stem>.json``.
+    """Write ``rows`` as CSV (``dataset`` and ``profile`` columns first) and ``<stem>.json``
+    (``prov`` plus ``csv_sha256``, the sha256 of the CSV's bytes).
 
     Both files are written atomically. Returns the CSV path.
     """
@@ -184,8 +203,9 @@ def write_results(rows: list[dict], csv_path: str | os.PathLike, prov: dict) -> 
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
+        digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
     with atomic_path(csv_path.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps(prov, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps({**prov, CSV_SHA256: digest}, indent=2, sort_keys=True) + "\n")
     print(f"[results] wrote {csv_path} ({len(rows)} rows) and {csv_path.with_suffix('.json').name}")
     return csv_path
 
@@ -196,10 +216,21 @@ def read_sidecar(csv_path: str | os.PathLike) -> dict:
     return json.loads(sidecar.read_text()) if sidecar.exists() else {}
 
 
+CSV_SHA256 = "csv_sha256"   # the sidecar's record of the bytes of the CSV it describes
+
+
 def read_rows(csv_path: str | os.PathLike) -> list[dict]:
-    """Rows of a results CSV as dicts of strings ([] if the file does not exist)."""
+    """Rows of a results CSV as dicts of strings ([] if the file does not exist). A CSV whose
+    bytes are not those its sidecar records (edited, damaged, copied in) is a ``UserError``
+    naming the script that wrote it, to be rerun."""
     csv_path = Path(csv_path)
     if not csv_path.exists():
         return []
-    with open(csv_path, newline="") as f:
-        return list(csv.DictReader(f))
+    data = csv_path.read_bytes()
+    recorded = read_sidecar(csv_path).get(CSV_SHA256)
+    if recorded is not None and hashlib.sha256(data).hexdigest() != recorded:
+        script = (read_sidecar(csv_path).get("command") or "the script that writes it").split(" --")[0]
+        raise UserError(f"{csv_path} is not the file its script wrote (edited, damaged or copied in: its "
+                        f"sha256 differs from the one in {csv_path.with_suffix('.json').name}); rerun "
+                        f"{script}, or ./run_all.sh, which reruns it")
+    return list(csv.DictReader(io.StringIO(data.decode())))

@@ -4,8 +4,11 @@ The state file (``checkpoints/<dataset>-<profile>/<name>.resume.pt``) holds the 
 optimizer's tensors, the position in the schedule (epoch and step), every random generator the
 training draws from (torch's CPU and CUDA generators, the augmentation and shuffling generators)
 and the history so far, and is written atomically (a kill mid-write leaves the previous epoch's).
-A rerun of the same training (same recipe, same model) resumes from it and ends bit-identical to
-an uninterrupted run on the same machine; the caller removes it once the model is cached.
+A rerun of the same training resumes from it and ends bit-identical to an uninterrupted run on
+the same machine. "The same" is decided by the one rule of ``common.cache``: the state's key holds
+the recipe, the data, the sha256 of the weights the training starts from (a distiller's include its
+teacher's) and the code, and any difference starts the training over, saying why. The state file
+goes once the training's result is kept (``fit``, or the caller that caches the model).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from common.cache import reusable
 from common.results import atomic_path
 
 
@@ -42,9 +46,9 @@ def save_state(path: Path, key: dict, model: nn.Module, optimizer: torch.optim.O
         torch.save(state, tmp)
 
 
-def load_state(path: Path | None, key: dict) -> dict | None:
-    """The saved state at ``path`` when it belongs to the training ``key``, else None (also for an
-    unreadable file, which a new training then overwrites)."""
+def load_state(path: Path | None, key: dict, label: str = "training") -> dict | None:
+    """The saved state at ``path`` when it belongs to the training ``key`` (``common.cache``),
+    else None, saying why (also for an unreadable file, which a new training then overwrites)."""
     if path is None or not path.exists():
         return None
     try:
@@ -52,7 +56,10 @@ def load_state(path: Path | None, key: dict) -> dict | None:
     except Exception as exc:   # a state file of another torch, or damaged: start over, saying so
         print(f"[resume] {path} cannot be read ({type(exc).__name__}); training from the start")
         return None
-    return state if state.get("key") == key else None
+    if state.get("key") == key or reusable(label, state.get("key"), key, verb="training from the start",
+                                           code_decides=True):
+        return state
+    return None
 
 
 def restore_state(state: dict, model: nn.Module, optimizer: torch.optim.Optimizer,

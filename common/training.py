@@ -22,8 +22,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from common.augment import BatchTransform
+from common.cache import START, artefact_key, weights_sha256
 from common.data import CifarSplits, iterate_batches
 from common.profiles import Profile
+from common.numerics import fast_bf16_available
 from common.resume import load_state, restore_state, save_state
 from common.train_step import EagerStep, GraphedStep, resolve_step_mode
 
@@ -74,16 +76,6 @@ class Recipe:
 EXECUTION_FIELDS = ("compile", "step")   # how a recipe runs, not what it trains
 
 
-def fast_bf16_available(device: torch.device | str) -> bool:
-    """True where bf16 matmul/conv run natively (CUDA with bf16, or a CPU with AVX512-BF16/AMX)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    return False
-
-
 def cross_entropy_loss(label_smoothing: float = 0.0) -> LossFn:
     """The default loss: ``model(x)`` and cross-entropy (with optional label smoothing)."""
 
@@ -117,7 +109,8 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
         loss_fn: LossFn | None = None, after_step: Callable[[], None] | None = None,
         eval_split: str | None = "val", progress: bool = True, desc: str = "train",
         params=None, max_steps: int | None = None,
-        on_step: Callable[[EagerStep], bool | None] | None = None, resume: Path | None = None) -> list[dict]:
+        on_step: Callable[[EagerStep], bool | None] | None = None, resume: Path | None = None,
+        resume_key: dict | None = None, keep_state: bool = False) -> list[dict]:
     """Train ``model`` in place on ``splits`` (already on ``device``) and return per-epoch history.
 
     ``loss_fn(model, x, y) -> (logits [B,C], scalar loss)`` defaults to cross-entropy;
@@ -134,13 +127,19 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
 
     ``resume``: a state file (``common.resume``) written at every epoch end; a training that
     finds its own there continues after its last finished epoch, bit-identical to an
-    uninterrupted run on the same machine.
+    uninterrupted run on the same machine. Its own: the state's key (``common.cache``) is
+    ``resume_key`` (the caller's key of what it trains: settings, code, models it learns from)
+    plus the recipe, ``desc``, the splits' key and the sha256 of the weights ``model`` starts from.
+    The file is removed when fit returns, unless ``keep_state`` (a caller that caches the model
+    removes it once the checkpoint is written).
     """
     device = torch.device(device)
     torch.manual_seed(recipe.seed)
     if recipe.channels_last:
         model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad] if params is None else list(params)
+    resume = resume if max_steps is None else None
+    key = resume and _resume_key(resume_key, model, splits, recipe, desc, params)   # the weights it starts from
     loss_fn = loss_fn or cross_entropy_loss(recipe.label_smoothing)
     use_bf16 = recipe.bf16 and fast_bf16_available(device)
     aug_gen = torch.Generator(device=device).manual_seed(recipe.seed)
@@ -158,8 +157,7 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
     steps_per_epoch = max(1, len(images) // recipe.batch_size)
     total_steps, step, history, lr = recipe.epochs * steps_per_epoch, 0, [], recipe.lr
     generators = {"augment": aug_gen, "shuffle": shuffle_gen}
-    key = {"recipe": recipe.cache_key(), "desc": desc, "params": sum(p.numel() for p in params)}
-    state = load_state(resume, key) if max_steps is None else None
+    state = load_state(resume, key, desc) if resume is not None else None
     if state is not None:
         restore_state(state, model, runner.optimizer, generators)
         step, history = state["step"], state["history"]
@@ -193,9 +191,20 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
         history.append(row)
         print(f"[{desc}] " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                         for k, v in row.items()), flush=True)
-        if resume is not None and max_steps is None and epoch < recipe.epochs:
+        if resume is not None and epoch < recipe.epochs:
             save_state(resume, key, model, runner.optimizer, epoch, step, history, generators)
+    if resume is not None and not keep_state:
+        resume.unlink(missing_ok=True)
     return history
+
+
+def _resume_key(caller_key: dict | None, model: nn.Module, splits: CifarSplits, recipe: Recipe, desc: str,
+                params: list) -> dict:
+    """The key of a training's resume state: the caller's key plus what ``fit`` itself knows."""
+    base = caller_key or artefact_key({}, splits.key)
+    fit_settings = {"recipe": recipe.cache_key(), "desc": desc, "trainable_params": sum(p.numel() for p in params)}
+    return artefact_key({**base["settings"], "fit": fit_settings}, splits.key,
+                        {**base["inputs"], START: weights_sha256(model)}, base["code"])
 
 
 def module_device(model: nn.Module) -> torch.device:

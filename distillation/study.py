@@ -3,8 +3,8 @@
 Every student is a VGG-11 of the profile's width trained from the same seeded initialisation
 with the same recipe (the profile's ``student_epochs``, augmentation, schedule and seed): the
 independent student S_I differs from a distilled one only in its loss. Students are cached in
-``checkpoints/<dataset>-<profile>/student_<method>_<teacher>_seed<seed>.pt`` and retrained only
-when their recipe, method settings or teacher checkpoint change.
+``checkpoints/<dataset>-<profile>/student_<method>_<teacher>_seed<seed>.pt`` and retrained when
+their key (``common.cache``) changes: recipe, method settings, data, or the teacher's weights.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.baselines import finetune_recipe, get_baseline, train_and_cache
-from common.checkpoints import announce, checkpoint_path, load_checkpoint, save_checkpoint, weights_sha256
+from common.cache import KEY, cached_model, weights_sha256
+from common.checkpoints import announce, checkpoint_path, save_checkpoint
 from common.cli import RunContext
 from common.data import num_classes
 from common.jobs import Job
 from common.resume import resume_path
 from common.models import VGG, build_model
+from common.numerics import machine_kind
 from common.results import device_description, git_commit, read_rows, read_sidecar
 from common.training import Recipe, accuracy_from_logits, fit, predict_logits
 from distillation.methods import METHODS, build_distiller
@@ -63,14 +65,9 @@ def student_recipe(ctx: RunContext) -> Recipe:
 
 def get_teacher(ctx: RunContext, name: str = TEACHER) -> tuple[VGG, dict]:
     """A trained baseline used as teacher (cached or trained by the foundation); its metadata
-    gains ``weights_sha256`` (``common.checkpoints.weights_sha256``), which identifies it."""
+    gains ``weights_sha256`` (``common.cache.weights_sha256``), which identifies it."""
     model, meta = get_baseline(ctx, name)
     return model, {**meta, "weights_sha256": weights_sha256(model)}
-
-
-def teacher_id(meta: dict | None) -> str:
-    """What identifies a teacher checkpoint in a student's metadata."""
-    return "none" if meta is None else f"{meta['name']}@{meta.get('trained_utc', '?')}"
 
 
 def student_name(variant: str, teacher_label: str, seed: int) -> str:
@@ -93,21 +90,19 @@ def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
                 force: bool = False, variant: str | None = None, **hparams) -> tuple[VGG, dict]:
     """The VGG-11 student trained with ``method`` (a key of ``METHODS``) from ``teacher``.
 
-    Cached under ``student_<variant or method>_<teacher_label>_seed<seed>``; ``hparams``
-    override the method's published defaults. Returns (student in eval mode on ctx.device,
-    metadata with test top-1/top-5 and train_seconds).
+    Cached under ``student_<variant or method>_<teacher_label>_seed<seed>``, keyed
+    (``common.cache``) by the method, ``hparams`` (overrides of its published defaults), the
+    student recipe, the data, the sha256 of the teacher's weights and this module's code. Returns
+    (student in eval mode on ctx.device, metadata with test top-1/top-5 and train_seconds).
     """
     label = teacher_label or ("none" if teacher is None else teacher_meta["name"].split("_seed")[0])
     name = student_name(variant or method, label, ctx.seed)
     recipe = student_recipe(ctx)
-    settings = {"method": method, "teacher": teacher_id(teacher_meta), "hparams": hparams,
-                "recipe": recipe.cache_key()}
+    key = ctx.artefact_key({"method": method, "hparams": hparams, "recipe": recipe.cache_key()},
+                           {} if teacher is None else {"teacher": weights_sha256(teacher)}, __name__)
     path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
-    if path.exists() and not force:
-        model, meta = load_checkpoint(path, ctx.dataset, ctx.profile.name)
-        if meta.get("settings") == settings:
-            announce(name, f"{path} (test top-1 {meta['test_top1_acc']:.2f}%)")
-            return model.to(ctx.device).eval(), meta
+    if not force and (hit := cached_model(path, name, key, ctx.dataset, ctx.profile.name)):
+        return hit[0].to(ctx.device).eval(), hit[1]
     splits = ctx.splits
     torch.manual_seed(ctx.seed)  # every student starts from the same initial weights
     student = build_model(STUDENT, num_classes(ctx.dataset), ctx.profile.width).to(ctx.device)
@@ -117,15 +112,15 @@ def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
     start = time.perf_counter()
     history = fit(distiller, splits, recipe, ctx.device, loss_fn=distiller.loss_fn(),
                   params=distiller.trainable_parameters(), progress=ctx.progress, desc=name,
-                  resume=resume_path(path))
+                  resume=resume_path(path), resume_key=key, keep_state=True)
     seconds = time.perf_counter() - start
     test = ctx.evaluate(student, "test")
-    meta = {"name": name, "dataset": ctx.dataset, "profile": ctx.profile.name, "settings": settings,
+    meta = {"name": name, "dataset": ctx.dataset, "profile": ctx.profile.name, KEY: key,
             "method": variant or method, "teacher": label, "seed": ctx.seed, "epochs": recipe.epochs,
             "val_top1_acc": history[-1]["val_top1_acc"], "test_top1_acc": test["top1_acc"],
             "test_top5_acc": test["top5_acc"], "train_seconds": seconds, "history": history,
-            "device": device_description(ctx.device), "git_commit": git_commit(),
-            "trained_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "device": device_description(ctx.device), "machine": machine_kind(ctx.device),
+            "git_commit": git_commit(), "trained_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     save_checkpoint(path, student, meta)
     resume_path(path).unlink(missing_ok=True)   # the student is cached: its training state goes
     announce(name, f"trained in {seconds:.0f}s, test top-1 {test['top1_acc']:.2f}% -> {path}")
@@ -257,10 +252,10 @@ def colour_stage_jobs(methods, teacher: str, seed: int = 0) -> list[Job]:
 
 def written_with(sidecar: dict, ctx: RunContext, teacher_meta: dict) -> bool:
     """Whether a results file's provenance ``sidecar`` was written with this run's profile
-    settings and this very teacher: the sha256 of its weights (``teacher_weights_sha256``, set by
+    settings, data and this very teacher: the sha256 of its weights (``teacher_weights_sha256``, set by
     ``get_teacher``), not its accuracy (a retrained teacher can match it, or miss it by one image
     on a GPU, whatever its weights)."""
-    return (sidecar.get("profile_settings") == ctx.profile.as_dict()
+    return (sidecar.get("profile_settings") == ctx.profile.as_dict() and sidecar.get("data") == ctx.data_key
             and sidecar.get("teacher") == teacher_meta["architecture"]
             and sidecar.get("teacher_weights_sha256") == teacher_meta["weights_sha256"])
 
@@ -372,11 +367,13 @@ JITTER_SEED = 1234   # the same colour jitter of the test images for every model
 
 def get_colour_teacher(ctx: RunContext, teacher: VGG, teacher_meta: dict) -> tuple[VGG, dict]:
     """``teacher`` fine-tuned with colour-jitter augmentation (the profile's finetune_epochs, the
-    fine-tune recipe plus colour jitter), cached as ``<teacher>_colour_seed<seed>``."""
+    fine-tune recipe plus colour jitter), cached as ``<teacher>_colour_seed<seed>`` and keyed by
+    the sha256 of ``teacher``'s weights (its ``base teacher``): a retrained teacher retrains it."""
     recipe = finetune_recipe(ctx).but(color_jitter=True)
     name = teacher_meta["name"].replace("_seed", "_colour_seed")
-    return train_and_cache(ctx, name, copy.deepcopy(teacher), recipe,
-                           finetuned_from=teacher_id(teacher_meta), architecture=teacher_meta.get("architecture"))
+    base = weights_sha256(teacher)
+    return train_and_cache(ctx, name, copy.deepcopy(teacher), recipe, inputs={"base teacher": base},
+                           code_of=__name__, finetuned_from=base, architecture=teacher_meta.get("architecture"))
 
 
 def clean_and_jitter_top1(model: nn.Module, ctx: RunContext) -> dict:

@@ -37,8 +37,8 @@ def main(argv=None):
                                prune_unstructured_and_finetune, test_accuracy)
 
     ctx = RunContext.from_args(args)
-    base, base_meta = get_baseline(ctx, "vgg11")
-    rule, _ = ratio_rule(ctx, UNSTRUCTURED, base, base_meta)
+    base, _ = get_baseline(ctx, "vgg11")
+    rule, _ = ratio_rule(ctx, UNSTRUCTURED, base)
     rows = []
     for target in sorted(args.targets):
         ratios, delta = rule(target)

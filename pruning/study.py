@@ -16,9 +16,11 @@ import torch
 from tqdm.auto import tqdm
 
 from common.baselines import finetune_recipe, get_baseline
-from common.checkpoints import announce, checkpoint_path, load_checkpoint, save_checkpoint
+from common.cache import KEY, cached_model, weights_sha256
+from common.checkpoints import checkpoint_path, save_checkpoint
 from common.cli import RunContext
 from common.models import VGG, count_parameters
+from common.numerics import machine_kind
 from common.results import write_results
 from common.training import fit
 from pruning import kinds
@@ -171,7 +173,8 @@ def finetune_and_measure(model: VGG, ctx: RunContext, epochs: int | None, desc: 
     metrics = {"val_top1_before_finetune": val_top1(model, ctx),
                "top1_before_finetune": test_accuracy(model, ctx)["top1_acc"]}
     recipe = finetune_recipe(ctx, epochs)
-    history = fit(model, ctx.splits, recipe, ctx.device, progress=ctx.progress, desc=desc)
+    history = fit(model, ctx.splits, recipe, ctx.device, progress=ctx.progress, desc=desc,
+                  resume=ctx.resume_file(desc), resume_key=ctx.artefact_key({}, code_of=__name__))
     remove_masks(model)  # a no-op for channel-pruned models
     test = test_accuracy(model.eval(), ctx)
     return {**metrics, "val_top1_acc": history[-1]["val_top1_acc"], "top1_acc": test["top1_acc"],
@@ -207,16 +210,6 @@ def conv_names(model: VGG) -> list[str]:
 # ----------------------------------------------------------------------------- final models
 
 
-def _cached(ctx: RunContext, name: str, settings: dict):
-    path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
-    if path.exists():
-        model, meta = load_checkpoint(path, ctx.dataset, ctx.profile.name)
-        if meta.get("settings") == settings:
-            announce(name, str(path))
-            return model.to(ctx.device).eval(), meta
-    return None
-
-
 @dataclass(frozen=True)
 class PruningKind(KindNames):
     """What differs between unstructured and channel pruning; the pipeline around it is shared.
@@ -240,34 +233,40 @@ STRUCTURED = PruningKind(
     title="VGG-11 channel-pruning sensitivity")
 
 
-def sweep_provenance(grid: Sequence[float], base_meta: dict) -> dict:
-    """What a cached sweep CSV must match to be reused: split, grid and the baseline it measured."""
-    return {"split": "val", "grid": list(grid), "base_trained_utc": base_meta.get("trained_utc")}
+def sweep_key(ctx: RunContext, kind: PruningKind, grid: Sequence[float], base: VGG) -> dict:
+    """The key (``common.cache``) of a sensitivity sweep: kind, split and grid, the data, the
+    sha256 of the baseline's weights and this module's code."""
+    return ctx.artefact_key({"kind": kind.name, "split": "val", "grid": sorted(set(grid))},
+                            {"base model": weights_sha256(base)}, __name__)
 
 
 def run_sensitivity(ctx: RunContext, kind: PruningKind, grid: Sequence[float] | None = None
                     ) -> list[dict]:
-    """Sweep the VGG-11 baseline, write ``<kind>_sensitivity.csv`` and its figure, return the rows."""
+    """Sweep the VGG-11 baseline, write ``<kind>_sensitivity.csv`` (its key in the sidecar) and
+    its figure, return the rows."""
     grid = sorted(set(grid or kind.grid))
-    base, base_meta = get_baseline(ctx, "vgg11")
+    base, _ = get_baseline(ctx, "vgg11")
     base_val = val_top1(base, ctx)
     rows = kind.sweep(base, ctx, grid)
     out = ctx.results_dir(TASK)
     write_results(rows, out / f"{kind.name}_sensitivity.csv",
-                  ctx.provenance(**sweep_provenance(grid, base_meta), base_val_top1=base_val))
+                  ctx.provenance(**{KEY: sweep_key(ctx, kind, grid, base)}, grid=grid, base_val_top1=base_val))
     plot_sensitivity(rows, kind.x_key, base_val, out / f"{kind.name}_sensitivity.png", kind.xlabel, kind.title)
     return rows
 
 
-def ratio_rule(ctx: RunContext, kind: PruningKind, base: VGG, base_meta: dict
+def ratio_rule(ctx: RunContext, kind: PruningKind, base: VGG
                ) -> tuple[Callable[[float], tuple[dict[str, float], float]], float]:
-    """The equal-drop rule of ``kind`` on the (cached) sweep of ``base``.
+    """The equal-drop rule of ``kind`` on the sweep of ``base`` over ``kind.grid``.
 
-    Returns (target -> (per-layer ratios, delta), the baseline's validation top-1 that the drops
-    are measured from); the sweep is read and the baseline evaluated once, whatever the targets.
+    The sweep is read from ``<kind>_sensitivity.csv`` when that file was made under the same key
+    (``sweep_key``), else swept again in memory: the file is the sensitivity stage's output, which
+    no other stage writes. Returns (target -> (per-layer ratios, delta), the baseline's validation
+    top-1 that the drops are measured from); sweep and baseline are read once, whatever the targets.
     """
-    rows = ctx.cached_rows(TASK, f"{kind.name}_sensitivity.csv", lambda: kind.sweep(base, ctx, kind.grid),
-                       **sweep_provenance(kind.grid, base_meta))
+    rows = ctx.stored_rows(TASK, f"{kind.name}_sensitivity.csv", sweep_key(ctx, kind, kind.grid, base),
+                           verb="sweeping again in memory (the sensitivity stage writes the file)")
+    rows = rows if rows is not None else kind.sweep(base, ctx, sorted(set(kind.grid)))
     curves, base_val, achieved = sensitivity_curves(rows, kind.x_key), val_top1(base, ctx), kind.achieved(base)
     return (lambda target: ratios_for_target(curves, base_val, achieved, target)), base_val
 
@@ -286,17 +285,18 @@ def get_final(ctx: RunContext, kind: PruningKind, target: float = FINAL_TARGET, 
     meta holds the per-layer ratios, the drop budget delta and the accuracies.
     """
     name = final_name(kind.name, target, ctx.seed)
-    base, base_meta = get_baseline(ctx, "vgg11")
-    settings = {kind.target_key: target, "grid": list(kind.grid), "epochs": ctx.profile.finetune_epochs,
-                "base_trained_utc": base_meta.get("trained_utc")}
-    if not force and (hit := _cached(ctx, name, settings)):
-        return hit
-    rule, base_val = ratio_rule(ctx, kind, base, base_meta)
+    base, _ = get_baseline(ctx, "vgg11")
+    path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
+    key = ctx.artefact_key({kind.target_key: target, "grid": list(kind.grid),
+                            "recipe": finetune_recipe(ctx).cache_key()}, {"base model": weights_sha256(base)}, __name__)
+    if not force and (hit := cached_model(path, name, key, ctx.dataset, ctx.profile.name)):
+        return hit[0].to(ctx.device).eval(), hit[1]
+    rule, base_val = ratio_rule(ctx, kind, base)
     ratios, delta = rule(target)
     model, metrics = kind.prune_and_finetune(base, ctx, ratios, desc=name)
-    meta = {"dataset": ctx.dataset, "profile": ctx.profile.name, "settings": settings,
+    meta = {"dataset": ctx.dataset, "profile": ctx.profile.name, KEY: key, "machine": machine_kind(ctx.device),
             "ratios": ratios, "delta_points": delta, "base_val_top1": base_val, **metrics}
-    save_checkpoint(checkpoint_path(ctx.dataset, ctx.profile.name, name), model, meta)
+    save_checkpoint(path, model, meta)
     return model, meta
 
 

@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None):
     args = build_parser().parse_args(argv)
     # imported here, after parsing: --help and build_parser() import no torch
+    from common.cache import weights_sha256
     from common.cli import RunContext
     from common.results import write_results
     from quantization.mixed_precision import config_rows, configurations, sensitivity_rows
@@ -49,15 +50,17 @@ def main(argv=None):
     from quantization.study import TASK, base_model
 
     ctx = RunContext.from_args(args)
-    base, meta = base_model(ctx)
+    base, _ = base_model(ctx)
+    base_sha = weights_sha256(base)
+    key = ctx.artefact_key({"hessian_images": args.hessian_images, "hutchinson_samples": args.hutchinson_samples},
+                           {"base model": base_sha}, "quantization.mixed_precision")
     sens = ctx.cached_rows(TASK, "hessian_trace.csv",
-                           lambda: sensitivity_rows(base, ctx, args.hessian_images, args.hutchinson_samples),
-                           base_checkpoint_utc=meta["trained_utc"], hessian_images=args.hessian_images,
-                           hutchinson_samples=args.hutchinson_samples)
+                           lambda: sensitivity_rows(base, ctx, args.hessian_images, args.hutchinson_samples), key,
+                           base_weights_sha256=base_sha)
     rows = config_rows(base, ctx, configurations(base, sens, args.low_bits), args.rounds)
     out = ctx.results_dir(TASK)
     write_results(rows, out / "mixed_precision.csv",
-                  ctx.provenance(base_checkpoint_utc=meta["trained_utc"], low_bits=args.low_bits))
+                  ctx.provenance(base_weights_sha256=base_sha, low_bits=args.low_bits))
     plot_mixed_precision(rows, out / "mixed_precision.png")
 
 

@@ -74,13 +74,13 @@ def qat_finetune(model: nn.Module, ctx: RunContext, epochs: int, desc: str, bf16
                  eval_split: str | None = "val") -> list[dict]:
     """Quantization-aware fine-tune of an already quantized (fake-quant) ``model`` in place: the
     pruning study's short cosine recipe (a tenth of the profile's peak lr), under bf16 autocast
-    only when ``bf16``. Returns ``fit``'s history, with ``<eval_split>_top1_acc`` after every
+    only when ``bf16``; an interrupted run resumes (``fit``). Returns ``fit``'s history, with ``<eval_split>_top1_acc`` after every
     epoch (evaluated with observers frozen)."""
     # eager step: the fake quantizers test their observer flags on the host, which a CUDA graph
     # cannot record
     recipe = finetune_recipe(ctx, epochs).but(bf16=bf16, step="eager")
-    return fit(model, ctx.splits, recipe, ctx.device, eval_split=eval_split,
-               progress=ctx.progress, desc=desc)
+    return fit(model, ctx.splits, recipe, ctx.device, eval_split=eval_split, progress=ctx.progress, desc=desc,
+               resume=ctx.resume_file(desc), resume_key=ctx.artefact_key({}, code_of=__name__))
 
 
 def quantized_dir(ctx: RunContext) -> Path:

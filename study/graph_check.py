@@ -20,7 +20,8 @@ import torch
 from common.augment import BatchTransform
 from common.models import build_model
 from common.train_step import EagerStep, GraphedStep
-from common.training import Recipe, cross_entropy_loss, fast_bf16_available, lr_at, make_optimizer
+from common.numerics import fast_bf16_available
+from common.training import Recipe, cross_entropy_loss, lr_at, make_optimizer
 
 FACTOR = 4.0     # graphed may differ from eager by this many times the eager-vs-eager noise
 
@@ -52,7 +53,7 @@ def train_on(batches, step_kind: str, model_name: str, classes: int, width: floa
     if step_kind == "graphed":
         step = GraphedStep(model, loss_fn, params, recipe, device, bf16)
     else:
-        optimizer = make_optimizer(params, recipe) if step_kind == "eager" else torch.optim.SGD(
+        optimizer = make_optimizer(params, recipe) if step_kind in ("eager", "eager again") else torch.optim.SGD(
             params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
             nesterov=recipe.nesterov, fused=True)
         step = EagerStep(model, loss_fn, optimizer, device, bf16)

@@ -4,8 +4,9 @@
 
 Each figure is drawn by the very plotting function its stage calls, from the CSV (and JSON
 sidecar) that stage wrote under ``results/<dataset>-<profile>/`` (``$RESULTS_DIR`` if set), so a
-change to a plotting function can refresh the committed PNG/PDF pairs without rerunning any
-stage. Only PNG and PDF files are written; every CSV and JSON is left as it is. A figure whose
+change to a plotting function shows at once. ``./run_all.sh`` still reruns the stages whose code
+includes the changed module (``study.records`` tracks code); a redrawn figure by itself makes no
+stage stale. Only PNG and PDF files are written; every CSV and JSON is left as it is. A figure whose
 CSV is missing is skipped (and named).
 """
 

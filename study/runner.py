@@ -5,14 +5,17 @@
     ./run_all.sh pruning/06_compare_models combined/02_pareto
     ./run_all.sh --launcher slurm --partition gpu --time-minutes 240 --gpus-per-job 1
 
-A stage is up to date when its outputs exist and its completion record says it was run with the
-same command, work and inputs (``study.records``); timestamps decide nothing, so a fresh clone of
-the committed results reruns nothing and rebuilds the report. ``FORCE=1`` reruns every stage
-named (cached checkpoints are still reused; delete ``checkpoints/<dataset>-<profile>/`` to retrain
-from scratch). Asked for some stages, the runner first runs the stages they read from whose
-outputs are missing. Every stage runs with this interpreter, as ``<python> <script> --profile P
---dataset D --data-dir DIR [--device] [--jobs] [--no-progress]``. One status line per stage,
-``[run_all] stage NAME ok|failed|skipped SECONDS``; a failure in deciding is a failure.
+A stage is up to date when its outputs exist as it wrote them and its completion record says it
+ran with the same command, work, settings, data, code, read files and checkpoints
+(``study.records``); timestamps decide nothing, so a fresh clone of results regenerated from one
+commit reruns nothing and rebuilds the report. ``FORCE=1`` reruns every stage named (cached
+checkpoints are still reused when their key matches: ``common.cache``); ``FORCE_RETRAIN=1`` does
+too and retrains the models made by other code than today's. Asked for some stages, the runner considers first every stage
+they read from, transitively, and runs those that are not up to date, as make would. Every stage
+runs with this interpreter, as ``<python> <script> --profile P --dataset D --data-dir DIR
+[--device] [--jobs] [--no-progress]``. One status line per stage, ``[run_all] stage NAME
+ok|failed|skipped SECONDS``; a failure in deciding is a failure. Ctrl-C reaches the running stage
+once; it gets ``STOP_GRACE_SECONDS`` to stop cleanly (its workers too) before it is killed.
 
 With ``--launcher slurm`` (``pip install submitit``) every stage runs on the cluster: a stage's
 trainings as one job array, then its script as one job that collects them from the cache.
@@ -21,9 +24,12 @@ trainings as one job array, then its script as one job that collects them from t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,9 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-dir", default=env("LOG_DIR") or None, help="also write each stage's output here")
     parser.add_argument("--no-report", action="store_true", help="do not rebuild the report at the end")
     parser.add_argument("--no-plan", action="store_true", help="do not print the projected time before a cpu/full run")
-    parser.add_argument("--adopt", action="store_true",
-                        help="write a completion record for every stage whose outputs all exist and that has "
-                             "none (results written before records existed, or copied in), run nothing")
     parser.add_argument("--launcher", choices=("local", "slurm"), default=env("LAUNCHER") or "local")
     parser.add_argument("--partition", default=env("SLURM_PARTITION") or None, help="SLURM partition")
     parser.add_argument("--time-minutes", type=int, default=240, help="SLURM time limit per job")
@@ -71,10 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def select(targets: list[str], settings: PlanSettings, run_dir: Path, checkpoint_dir: Path) -> list[Stage]:
-    """The stages named by ``targets`` (stage names or task folders; none: all), plus, first,
-    every stage that writes a results file or trains a checkpoint they read, when that stage's
-    outputs are missing (recursively); in declaration order."""
+def select(targets: list[str], settings: PlanSettings) -> list[Stage]:
+    """The stages named by ``targets`` (stage names or task folders; none: all) and every stage
+    that writes a results file or first trains a checkpoint they read, transitively, in
+    declaration order: the runner then skips those that are up to date, so a named stage runs on
+    up-to-date inputs."""
     from study.stages import STAGES, producers
 
     if not targets:
@@ -89,8 +93,7 @@ def select(targets: list[str], settings: PlanSettings, run_dir: Path, checkpoint
         stage = todo.pop()
         for need in (*stage.reads, *stage.checkpoints):
             maker = made.get(need)
-            present = (run_dir / need).exists() if need in stage.reads else (checkpoint_dir / f"{need}.pt").exists()
-            if maker and maker.name not in chosen and not present and maker.missing_outputs(run_dir):
+            if maker and maker.name not in chosen:
                 chosen.add(maker.name)
                 todo.append(maker)
     return [s for s in STAGES if s.name in chosen]
@@ -105,12 +108,15 @@ def shared_flags(args: argparse.Namespace, profile_name: str) -> list[str]:
     return flags + ([] if sys.stdout.isatty() else ["--no-progress"])
 
 
-def print_projection(stages, args, profile, settings: PlanSettings, run_dir: Path) -> None:
+def print_projection(stages, args, profile, settings: PlanSettings, where) -> None:
     """``[run_all] projected N min here`` for the stages that will run (``study.plan``; a short
     throughput benchmark the first time on a device, cached after)."""
     from study import records
 
-    todo = [s for s in stages if args.force or records.why_rerun(s, profile, settings, run_dir) is not None]
+    from common.cache import force_retrain
+
+    todo = [s for s in stages if args.force or force_retrain()
+            or records.why_rerun(s, profile, settings, where) is not None]
     if not todo:
         return
     from study.plan import projected_minutes
@@ -120,37 +126,60 @@ def print_projection(stages, args, profile, settings: PlanSettings, run_dir: Pat
           f"(python -m study.plan --profile {profile.name} for the list; figures: {source})", flush=True)
 
 
-def run_logged(command: list[str], log: Path | None) -> int:
-    """Run ``command`` in the project root, its output to this process's stdout (and ``log``)."""
+STOP_GRACE_SECONDS = 30.0   # a stopped stage's time to stop cleanly (its pool gives its workers 10 s)
+
+
+def _copy_lines(source, log: Path | None) -> None:
+    """Copy a stage's output to this process's stdout (and ``log``) until it closes."""
+    with open(log, "w") as out:
+        for line in source:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            out.write(line)
+
+
+def run_logged(command: list[str], log: Path | None, env: dict | None = None) -> int:
+    """Run ``command`` in the project root with ``env`` added to this environment, its output to
+    this process's stdout (and ``log``); returns its exit status.
+
+    The stage runs in a process group of its own, so Ctrl-C reaches it once, from here: on
+    KeyboardInterrupt (or SIGTERM) this sends SIGINT to its group (its pool workers too), waits up
+    to ``STOP_GRACE_SECONDS`` for it to stop cleanly (half-written files removed, a training's
+    last finished epoch kept), kills it only then, and raises KeyboardInterrupt."""
     from common.results import PROJECT_ROOT
 
-    if log is None:
-        return subprocess.run(command, cwd=PROJECT_ROOT).returncode
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out, subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
-                                                 stderr=subprocess.STDOUT, text=True) as proc:
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            out.write(line)
-        sys.stdout.flush()
-        return proc.wait()
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})}, process_group=0,
+                            stdout=subprocess.PIPE if log else None, stderr=subprocess.STDOUT if log else None,
+                            text=True)
+    copier = threading.Thread(target=_copy_lines, args=(proc.stdout, log), daemon=True) if log else None
+    if copier:
+        copier.start()
+    try:
+        status = proc.wait()
+    except KeyboardInterrupt:
+        _stop(proc)
+        raise
+    if copier:
+        copier.join()
+    return status
 
 
-def adopt(stages: list[Stage], profile, settings: PlanSettings, run_dir: Path) -> int:
-    """``--adopt``: record the stages whose outputs exist as run with today's declaration (the
-    record says so in its ``note``); a stage with a missing output is left to run."""
-    from study import records
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGINT to ``proc``'s group, then ``STOP_GRACE_SECONDS`` to exit, then SIGKILL."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=STOP_GRACE_SECONDS)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
-    for stage in stages:
-        path = records.record_path(run_dir, stage)
-        if path.exists() or stage.missing_outputs(run_dir):
-            print(f"{PREFIX} adopt {stage.name}: {'has a record' if path.exists() else 'outputs missing'}; left as is")
-            continue
-        records.write_record(stage, profile, settings, run_dir, None, 0.0,
-                             note="adopted: outputs written before completion records existed, not rerun "
-                                  "(their sidecars hold the run's provenance; the checkpoints it read are not known)")
-        print(f"{PREFIX} adopt {stage.name}: recorded")
-    return 0
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def current_settings(profile, dataset: str) -> PlanSettings:
@@ -163,36 +192,42 @@ def current_settings(profile, dataset: str) -> PlanSettings:
     return PlanSettings(profile, recorded_dkd_selection(dataset, profile.name), tuple(STAGES))
 
 
-def run_stages(stages, args, profile, settings, run_dir: Path, checkpoint_dir: Path, launcher, failed: list) -> int:
+def run_stages(stages, args, profile, settings, where, launcher, failed: list) -> int:
     """Run every stage of ``stages`` that is not up to date, in order; names of failed stages go to
     ``failed``. Returns 1 at the first failure unless ``--keep-going``, else 0."""
+    from common.cache import FORCE_RETRAIN, force_retrain
+    from common.checkpoints import CHECKPOINT_LOG
+    from common.numerics import machine_kind
     from study import records
 
+    machine = machine_kind(args.device or ("cuda" if _cuda() else "cpu"))
     for stage in stages:
         t0 = time.monotonic()
-        why = "FORCE=1" if args.force else records.why_rerun(stage, profile, settings, run_dir)
+        why = ("FORCE=1" if args.force else f"{FORCE_RETRAIN}=1" if force_retrain()
+               else records.why_rerun(stage, profile, settings, where))
         if why is None:
             print(f"{PREFIX} skip {stage.name}: up to date (FORCE=1 reruns it)")
             print(f"{PREFIX} stage {stage.name} skipped 0", flush=True)
             continue
         print(f"{PREFIX} === {stage.name} === ({why})", flush=True)
-        records.forget(stage, run_dir)
+        checkpoint_log = records.forget(stage, where.run_dir)
         command = stage.command(sys.executable, profile) + shared_flags(args, profile.name)
         log = Path(args.log_dir) / f"{stage.name.replace('/', '_')}.log" if args.log_dir else None
         if launcher is None:
-            status = run_logged(command, log)
+            status = run_logged(command, log, {CHECKPOINT_LOG: str(checkpoint_log)})
         else:
             from study.launch import run_stage_on
 
+            os.environ[CHECKPOINT_LOG] = str(checkpoint_log)
             status = run_stage_on(launcher, stage, settings, command, args)
-        missing = stage.missing_outputs(run_dir)
+        missing = stage.missing_outputs(where.run_dir)
         if status == 0 and missing:
             print(f"{PREFIX} {stage.name} exited 0 but did not write {missing[0]}", file=sys.stderr)
             status = 1
         seconds = time.monotonic() - t0
         if status == 0:
             settings = current_settings(profile, args.dataset)
-            records.write_record(stage, profile, settings, run_dir, checkpoint_dir, seconds)
+            records.write_record(stage, profile, settings, where, seconds, machine)
             print(f"{PREFIX} stage {stage.name} ok {round(seconds)}", flush=True)
             continue
         print(f"{PREFIX} stage {stage.name} failed {round(seconds)}", flush=True)
@@ -203,24 +238,30 @@ def run_stages(stages, args, profile, settings, run_dir: Path, checkpoint_dir: P
     return 0
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def main(argv: list[str] | None = None) -> int:
     errors.install()
     args = build_parser().parse_args(argv)
     from common.checkpoints import checkpoints_root
     from common.results import results_root, run_folder
+    from study.records import RunFolders
     from study.stages import REPORT
 
     profile = get_profile(args.profile or default_profile_name(), announce=False)
     if not args.profile:   # the stages are given --profile; their profile line says who chose it
         os.environ[PROFILE_ORIGIN] = "default of run_all.sh: " + ("CUDA available" if profile.name == "full" else "no CUDA")
     run_dir = results_root() / run_folder(args.dataset, profile.name)
-    checkpoint_dir = checkpoints_root() / run_folder(args.dataset, profile.name)
+    where = RunFolders(run_dir, checkpoints_root() / run_folder(args.dataset, profile.name), args.dataset,
+                       Path(args.data_dir))
     settings = current_settings(profile, args.dataset)
-    stages = select(args.targets, settings, run_dir, checkpoint_dir)
+    stages = select(args.targets, settings)
     print(f"{PREFIX} profile={profile.name} dataset={args.dataset} data={args.data_dir} outputs={run_dir} "
           f"stages={len(stages)}", flush=True)
-    if args.adopt:
-        return adopt(stages, profile, settings, run_dir)
     launcher = None
     if args.launcher == "slurm":
         from study.launch import slurm_executor
@@ -228,9 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         launcher = slurm_executor(run_dir / "submitit", args.partition, args.time_minutes, args.gpus_per_job)
     started, failed = time.monotonic(), []
     if profile.name != "smoke" and not args.no_plan:
-        print_projection(stages, args, profile, settings, run_dir)
+        print_projection(stages, args, profile, settings, where)
+    signal.signal(signal.SIGTERM, _interrupt)   # a kill stops the stage as Ctrl-C does
     try:
-        status = run_stages(stages, args, profile, settings, run_dir, checkpoint_dir, launcher, failed)
+        status = run_stages(stages, args, profile, settings, where, launcher, failed)
     except KeyboardInterrupt:
         print(f"\n{PREFIX} interrupted: {len(failed)} stage(s) failed before; every finished stage is recorded and "
               "an unfinished training resumes from its last epoch: run the same command again", file=sys.stderr)

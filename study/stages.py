@@ -8,8 +8,9 @@ evaluations it does (``study.stage_work``), for a stage that runs its trainings 
 SLURM launcher (``study.launch``) and the device check all read this list; none restates it.
 
 Paths of ``outputs`` and ``reads`` are relative to ``results/<dataset>-<profile>/``; figures are
-named by their PNG (a PDF is written beside it). Checkpoints are caches: a stage that finds one
-missing trains it, so they decide what runs first, never whether a stage is up to date.
+named by their PNG (a PDF is written beside it). ``checkpoints`` and ``reads`` decide which stages
+run first (``producers``); whether a stage is up to date is decided by its completion record
+(``study.records``), which holds the hashes of every checkpoint the stage really used.
 """
 
 from __future__ import annotations

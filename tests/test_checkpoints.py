@@ -1,5 +1,6 @@
 """Checkpoints round-trip, carry metadata, and refuse another run's dataset or profile."""
 
+import hashlib
 import json
 import os
 import stat
@@ -45,7 +46,23 @@ def test_results_csv_and_provenance_sidecar(tmp_path):
     rows = read_rows(path)
     assert list(rows[0]) == ["dataset", "profile", "model", "top1_acc", "latency_ms"]
     assert rows[1]["latency_ms"] == "2.0" and rows[0]["latency_ms"] == ""
-    assert json.loads(path.with_suffix(".json").read_text()) == prov
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar == {**prov, "csv_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def test_a_results_csv_that_is_not_what_its_script_wrote_is_refused_in_one_line(tmp_path):
+    """Item 4/8 of the incremental-run issue: an edited, damaged or copied-in CSV was read as if
+    its stage had written it. Its sidecar's sha256 now names the bytes the script wrote."""
+    from common.errors import UserError
+
+    path = write_results([{"model": "a", "top1_acc": 1.5}], tmp_path / "t.csv",
+                         {"dataset": "cifar10", "profile": "smoke", "command": "python pruning/01_x.py --profile smoke"})
+    path.write_text(path.read_text().replace("1.5", "9.5"))
+    with pytest.raises(UserError, match=r"t.csv is not the file its script wrote .* rerun python pruning/01_x.py,"):
+        read_rows(path)
+    path.write_text(path.read_text()[:-7])          # cut mid-line
+    with pytest.raises(UserError, match="not the file its script wrote"):
+        read_rows(path)
 
 
 def test_results_files_get_the_umask_mode_not_the_temporary_files_0600(tmp_path):

@@ -78,3 +78,16 @@ def test_every_committed_sidecar_comes_from_a_clean_tree_or_says_why_not():
         if info.get("dirty") is not False and not info.get("provenance_note"):
             bad.append(str(path.relative_to(ROOT)))
     assert not bad, f"written from a dirty tree (or not saying): {bad}"
+
+
+def test_a_sidecar_names_the_kind_of_machine_that_decides_the_numbers():
+    """Two kinds of CPU train different models from the same code and seed (bf16 where the CPU has
+    AVX512-BF16 or AMX, fp32 elsewhere): every sidecar says which kind wrote it."""
+    import torch
+
+    from common.numerics import fast_bf16_available
+
+    machine = provenance("smoke", "cifar10", 0, "cpu", 0.0)["machine"]
+    assert machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert machine["training_dtype"] == ("bf16" if fast_bf16_available("cpu") else "fp32")
+    assert {"cpu_model", "avx512_bf16", "amx"} <= set(machine)

@@ -29,8 +29,9 @@ def test_a_killed_training_resumes_bit_identical(cifar_root, tmp_path):
 
 
 def test_a_state_file_of_another_training_is_not_resumed(cifar_root, tmp_path):
+    from common.cache import artefact_key
     from common.resume import load_state
 
     killed = train(cifar_root, tmp_path / "x.resume.pt", tmp_path / "x.pt", "--kill-after-epoch", 1)
     assert killed.returncode == -9
-    assert load_state(tmp_path / "x.resume.pt", {"recipe": "another"}) is None
+    assert load_state(tmp_path / "x.resume.pt", artefact_key({"recipe": "another"}, {})) is None

@@ -3,6 +3,7 @@ complete or its work changed, never because of timestamps; a crash in deciding f
 ``KEEP_GOING=1`` runs past a failed stage and prints the status lines the device check reads."""
 
 import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -22,11 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def fake_stages(isolated_outputs, monkeypatch):
     """Stages run in-process by a stand-in: each writes its declared outputs (and the report
-    nothing); ``ran`` lists the scripts run, ``crash`` names a script that writes its first
-    output and then fails."""
+    nothing) and logs the declared checkpoints present in the checkpoint folder as used, as
+    ``common.checkpoints`` does; ``ran`` lists the scripts run, ``crash`` names a script that
+    writes its first output and then fails."""
     state = {"ran": [], "crash": None, "count": 0}
 
-    def run_logged(command, log):
+    def run_logged(command, log, env=None):
         script = command[1] if command[1] != "-m" else command[2].replace(".", "/") + ".py"
         state["ran"].append(script)
         state["count"] += 1
@@ -39,11 +41,28 @@ def fake_stages(isolated_outputs, monkeypatch):
                 return 1
             (run / output).parent.mkdir(parents=True, exist_ok=True)
             (run / output).write_text(f"{script} {i} run {state['count']}\n")   # new content each run
+        for name in stage.checkpoints:
+            path = isolated_outputs / "checkpoints" / "cifar10-cpu" / f"{name}.pt"
+            if path.exists() and env:
+                log_use_as(env, path)
         return 0
 
     monkeypatch.setattr(runner, "run_logged", run_logged)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
     return state
+
+
+def log_use_as(env: dict, path: Path) -> None:
+    """What ``common.checkpoints.log_use`` does in a stage process started with ``env``."""
+    with open(env["STUDY_CHECKPOINT_LOG"], "a") as handle:
+        handle.write(f"{path.resolve()}\t{hashlib.sha256(path.read_bytes()).hexdigest()}\n")
+
+
+def write_checkpoints(isolated_outputs: Path, *names: str, content: str = "weights") -> None:
+    folder = isolated_outputs / "checkpoints" / "cifar10-cpu"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / f"{name}.pt").write_text(f"{name} {content}")
 
 
 def run(*targets, force=False):
@@ -74,12 +93,77 @@ def test_a_crash_after_the_first_output_reruns_the_stage(fake_stages):
     assert fake_stages["ran"] == ["quantization/02_qat.py", "report/build.py"]
 
 
-def test_a_changed_read_file_reruns_the_stages_that_read_it(fake_stages, isolated_outputs):
+def test_an_output_that_is_not_what_its_stage_wrote_reruns_that_stage_and_its_readers(fake_stages,
+                                                                                       isolated_outputs):
+    """The bug: an edited (or damaged, or copied-in) sensitivity CSV was taken as the stage's own;
+    only its readers reran, on the edited numbers."""
     assert run() == 0
     (isolated_outputs / "results" / "cifar10-cpu" / "pruning" / "structured_sensitivity.csv").write_text("new\n")
     fake_stages["ran"].clear()
     assert run() == 0
-    assert fake_stages["ran"] == ["pruning/04_structured_final.py", "report/build.py"]
+    assert fake_stages["ran"] == ["pruning/03_structured_sensitivity.py", "pruning/04_structured_final.py",
+                                  "report/build.py"]
+
+
+def test_a_retrained_checkpoint_reruns_the_stages_that_used_it(fake_stages, isolated_outputs):
+    """Item 4 of the incremental-run issue: records held checkpoint hashes that decided nothing,
+    so after VGG-16 was retrained the distillation results still came from the old teacher."""
+    write_checkpoints(isolated_outputs, "vgg11_seed0", "vgg16_seed0", "vgg19_seed0")
+    assert run() == 0
+    write_checkpoints(isolated_outputs, "vgg16_seed0", content="retrained")
+    fake_stages["ran"].clear()
+    assert run() == 0
+    assert fake_stages["ran"] == [
+        "quantization/03_scaling_law.py",     # the scaling law quantizes VGG-16 too
+        "distillation/01_students.py", "distillation/02_alignment.py", "distillation/03_gradcam.py",
+        "distillation/04_color_invariance.py", "distillation/05_teacher_size.py", "combined/01_pipelines.py",
+        "combined/02_pareto.py",      # reads students.csv and pipelines.csv, which were rewritten
+        "report/build.py"]
+    record = json.loads(records.record_path(isolated_outputs / "results" / "cifar10-cpu",
+                                            stage_named("distillation/02_alignment")).read_text())
+    assert list(record["checkpoints"]) == ["vgg16_seed0.pt"]
+    assert record["machine"]["training_dtype"] in ("bf16", "fp32") and "cpu_capability" in record["machine"]
+
+
+def test_a_missing_checkpoint_decides_nothing(fake_stages, isolated_outputs):
+    """Checkpoints are never committed: a fresh clone of recorded results has none, and reruns nothing."""
+    write_checkpoints(isolated_outputs, "vgg11_seed0", "vgg16_seed0", "vgg19_seed0")
+    assert run() == 0
+    for path in (isolated_outputs / "checkpoints").rglob("*.pt"):
+        path.unlink()
+    fake_stages["ran"].clear()
+    assert run() == 0
+    assert fake_stages["ran"] == ["report/build.py"]
+
+
+def test_an_edited_module_reruns_exactly_the_stages_that_import_it(fake_stages, monkeypatch):
+    """Item 6: code was not tracked; editing quantization/pt2e.py answered 'up to date'. Now the
+    stages whose script imports it, directly or not, rerun (and those reading what they rewrote)."""
+    import common.code
+
+    assert run() == 0
+    real = common.code.normalised_sha256
+    monkeypatch.setattr(common.code, "normalised_sha256",
+                        lambda path: "edited" if path.name == "pt2e.py" else real(path))
+    fake_stages["ran"].clear()
+    assert run() == 0
+    assert fake_stages["ran"] == ["quantization/01_ptq.py", "quantization/02_qat.py",
+                                  "quantization/04_mixed_precision.py", "combined/01_pipelines.py",
+                                  "combined/02_pareto.py", "report/build.py"]
+
+
+def test_a_named_stage_first_reruns_the_stale_stages_it_reads_from(fake_stages, monkeypatch):
+    """Item 8: after a profile edit, naming three stages reran those three only, on the models and
+    CSVs of the old profile, because their prerequisites' outputs existed. Now every stage they
+    read from is considered first, and rerun when stale, as make would."""
+    assert run() == 0
+    monkeypatch.setitem(PROFILES, "cpu", dataclasses.replace(PROFILES["cpu"], epochs=16))
+    fake_stages["ran"].clear()
+    assert run("distillation/04_color_invariance", "quantization/01_ptq", "pruning/02_unstructured_final") == 0
+    assert fake_stages["ran"] == [
+        "common/train.py", "pruning/01_unstructured_sensitivity.py", "pruning/02_unstructured_final.py",
+        "quantization/01_ptq.py", "distillation/01_students.py", "distillation/04_color_invariance.py",
+        "report/build.py"]
 
 
 def test_a_crash_while_deciding_fails_the_run(fake_stages, isolated_outputs):
@@ -146,18 +230,16 @@ def test_device_check_runs_every_stage_with_its_own_interpreter(tmp_path, monkey
     assert [(r["stage"], r["status"]) for r in rows] == [("baselines", "ok")]
 
 
-def test_adopting_existing_results_records_them_and_then_nothing_reruns(fake_stages, isolated_outputs):
-    run_dir = isolated_outputs / "results" / "cifar10-cpu"
-    for stage in STAGES[:3]:             # results from before records existed, for three stages
-        for output in stage.outputs:
-            (run_dir / output).parent.mkdir(parents=True, exist_ok=True)
-            (run_dir / output).write_text("old\n")
-    assert runner.main(["--profile", "cpu", "--dataset", "cifar10", "--adopt", *(s.name for s in STAGES[:3])]) == 0
-    assert fake_stages["ran"] == []
-    record = json.loads(records.record_path(run_dir, STAGES[0]).read_text())
-    assert record["note"].startswith("adopted") and record["checkpoints"] == {}
-    assert run(*(s.name for s in STAGES[:3])) == 0
-    assert fake_stages["ran"] == ["report/build.py"]
+def test_a_record_without_code_hashes_reruns_its_stage(fake_stages, isolated_outputs):
+    """The committed records adopted before code and checkpoints were recorded certify nothing:
+    their stages rerun (saying why) until the results are regenerated."""
+    assert run() == 0
+    path = records.record_path(isolated_outputs / "results" / "cifar10-cpu", stage_named("pruning/07_gradcam"))
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({k: v for k, v in record.items() if k not in ("code", "checkpoints")}))
+    fake_stages["ran"].clear()
+    assert run() == 0
+    assert fake_stages["ran"] == ["pruning/07_gradcam.py", "report/build.py"]
 
 
 def test_a_cpu_run_prints_its_projected_minutes_before_the_first_stage(fake_stages, isolated_outputs, monkeypatch,
@@ -176,3 +258,40 @@ def test_a_cpu_run_prints_its_projected_minutes_before_the_first_stage(fake_stag
     projected = out.index("[run_all] projected ")
     assert projected < out.index("=== baselines ===")
     assert float(out[projected:].split()[2]) > 0 and "for 2 stage(s)" in out[projected:].splitlines()[0]
+
+
+STOPS_SLOWLY = """
+import pathlib, signal, sys, time
+folder = pathlib.Path(sys.argv[1])
+def stop(signum, frame):
+    time.sleep(1.5)                      # a pool giving its workers their grace, files being removed
+    (folder / "stopped").write_text("cleanly")
+    sys.exit(130)
+signal.signal(signal.SIGINT, stop)
+(folder / "ready").write_text("")
+time.sleep(120)
+"""
+
+
+def test_ctrl_c_lets_the_running_stage_stop_cleanly(tmp_path):
+    """Item 7: under run_all, Ctrl-C killed the stage 0.25 s later (subprocess.run's grace), so its
+    pool never gave its workers their 10 s and half-written files stayed. Now the stage gets the
+    interrupt once and its grace period runs before run_all stops."""
+    import signal
+    import threading
+    import time
+
+    script = tmp_path / "stage.py"
+    script.write_text(STOPS_SLOWLY)
+
+    def interrupt_when_ready():
+        while not (tmp_path / "ready").exists():
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_when_ready, daemon=True).start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_logged([sys.executable, str(script), str(tmp_path)], tmp_path / "logs" / "stage.log")
+    assert (tmp_path / "stopped").read_text() == "cleanly"
+    assert time.monotonic() - start < runner.STOP_GRACE_SECONDS
