@@ -66,8 +66,14 @@ def _package_of(path: Path, root: Path) -> str:
     return ".".join(parts[:-1])
 
 
-def _imported(path: Path, root: Path) -> set[str]:
+def _imported(path: Path, root: Path) -> frozenset[str]:
     """Dotted names of every module ``path`` imports (and the packages above them)."""
+    stat = path.stat()
+    return _imported_names(path, root, (stat.st_size, stat.st_mtime_ns))
+
+
+@lru_cache(maxsize=None)
+def _imported_names(path: Path, root: Path, stamp: tuple[int, int]) -> frozenset[str]:
     names: set[str] = set()
     for node in ast.walk(_facts(path)[0]):
         if isinstance(node, ast.Import):
@@ -84,7 +90,7 @@ def _imported(path: Path, root: Path) -> set[str]:
     for name in names:
         parts = name.split(".")
         with_parents |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
-    return with_parents
+    return frozenset(with_parents)
 
 
 def code_files(entry: str | Path, root: Path = PROJECT_ROOT) -> list[Path]:
