@@ -53,8 +53,8 @@ def train_and_cache(ctx: RunContext, name: str, model: VGG, recipe: Recipe, forc
     """
     path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
     key = ctx.artefact_key({"recipe": recipe.cache_key(), "model_config": model.config}, inputs, code_of)
-    if not force and (hit := cached_model(path, name, key, ctx.dataset, ctx.profile.name)):
-        return hit[0].to(ctx.device).eval(), hit[1]
+    if not force and (hit := cached_model(path, name, key, ctx.dataset, ctx.profile.name, ctx.device)):
+        return hit
     splits = ctx.splits
     start = time.perf_counter()
     model = model.to(ctx.device)

@@ -110,9 +110,10 @@ def reusable(name: str, recorded: dict | None, wanted: dict, verb: str = "retrai
     return False
 
 
-def cached_model(path: Path, name: str, wanted: dict, dataset: str, profile: str) -> tuple[VGG, dict] | None:
-    """The checkpoint ``name`` at ``path`` as ``(model on the CPU, meta)`` when it exists and is
-    ``reusable`` under ``wanted``; else None (the caller trains it)."""
+def cached_model(path: Path, name: str, wanted: dict, dataset: str, profile: str,
+                 device: torch.device | str) -> tuple[VGG, dict] | None:
+    """The checkpoint ``name`` at ``path`` as ``(model on device in eval mode, meta)`` when it
+    exists and is ``reusable`` under ``wanted``; else None (the caller trains it)."""
     if not path.exists():
         return None
     model, meta = load_checkpoint(path, dataset, profile)
@@ -120,4 +121,4 @@ def cached_model(path: Path, name: str, wanted: dict, dataset: str, profile: str
         return None
     accuracy = f" (test top-1 {meta['test_top1_acc']:.2f}%)" if "test_top1_acc" in meta else ""
     announce(name, f"{path}{accuracy}")
-    return model, meta
+    return model.to(device).eval(), meta

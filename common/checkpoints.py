@@ -64,7 +64,7 @@ def save_checkpoint(path: str | os.PathLike, model: VGG, meta: dict) -> Path:
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(buffer.getvalue())
+        tmp.write_bytes(buffer.getvalue())
     log_use(Path(path), hashlib.sha256(buffer.getvalue()).hexdigest())
     return Path(path)
 

@@ -30,15 +30,21 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
 
 
 @lru_cache(maxsize=None)
-def _read(path: Path, stamp: tuple[int, int]) -> tuple[ast.Module, str]:
-    """(syntax tree, normalised sha256) of ``path``; ``stamp`` (size, mtime) only tells this
+def _read(path: Path, stamp: tuple[int, int]) -> tuple[tuple[tuple[int, str, tuple[str, ...]], ...], str]:
+    """From one parse of ``path``: its imports as (level, module, imported names) -- ``import a.b``
+    is (0, 'a.b', ()) -- and its normalised sha256. ``stamp`` (size, mtime) only tells this
     process's memo that the file was rewritten since, it decides nothing."""
     tree = ast.parse(path.read_text(), str(path))
-    normalised = ast.dump(_strip_docstrings(ast.parse(path.read_text(), str(path))))
-    return tree, hashlib.sha256(normalised.encode()).hexdigest()
+    imports = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imports += [(0, alias.name, ()) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            imports.append((node.level, node.module or "", tuple(alias.name for alias in node.names)))
+    return tuple(imports), hashlib.sha256(ast.dump(_strip_docstrings(tree)).encode()).hexdigest()
 
 
-def _facts(path: Path) -> tuple[ast.Module, str]:
+def _facts(path: Path) -> tuple[tuple[tuple[int, str, tuple[str, ...]], ...], str]:
     stat = path.stat()
     return _read(path, (stat.st_size, stat.st_mtime_ns))
 
@@ -66,31 +72,17 @@ def _package_of(path: Path, root: Path) -> str:
     return ".".join(parts[:-1])
 
 
-def _imported(path: Path, root: Path) -> frozenset[str]:
-    """Dotted names of every module ``path`` imports (and the packages above them)."""
-    stat = path.stat()
-    return _imported_names(path, root, (stat.st_size, stat.st_mtime_ns))
-
-
-@lru_cache(maxsize=None)
-def _imported_names(path: Path, root: Path, stamp: tuple[int, int]) -> frozenset[str]:
+def _imported(path: Path, root: Path) -> set[str]:
+    """Dotted names of every module ``path`` imports (and the packages above them), relative
+    imports resolved from its package under ``root``."""
     names: set[str] = set()
-    for node in ast.walk(_facts(path)[0]):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            if node.level:   # relative: from the file's package, up level - 1
-                package = _package_of(path, root).split(".")
-                package = package[:len(package) - node.level + 1]
-                module = ".".join([*package, module] if module else package)
-            names.add(module)
-            names |= {f"{module}.{alias.name}" for alias in node.names}
-    with_parents = set()
-    for name in names:
-        parts = name.split(".")
-        with_parents |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
-    return frozenset(with_parents)
+    for level, module, members in _facts(path)[0]:
+        if level:   # relative: from the file's package, up level - 1
+            package = _package_of(path, root).split(".")
+            package = package[:len(package) - level + 1]
+            module = ".".join([*package, module] if module else package)
+        names |= {module, *(f"{module}.{member}" for member in members)}
+    return {".".join(name.split(".")[:i]) for name in names for i in range(1, len(name.split(".")) + 1)}
 
 
 def code_files(entry: str | Path, root: Path = PROJECT_ROOT) -> list[Path]:

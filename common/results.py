@@ -227,9 +227,9 @@ def read_rows(csv_path: str | os.PathLike) -> list[dict]:
     if not csv_path.exists():
         return []
     data = csv_path.read_bytes()
-    recorded = read_sidecar(csv_path).get(CSV_SHA256)
-    if recorded is not None and hashlib.sha256(data).hexdigest() != recorded:
-        script = (read_sidecar(csv_path).get("command") or "the script that writes it").split(" --")[0]
+    sidecar = read_sidecar(csv_path)
+    if CSV_SHA256 in sidecar and hashlib.sha256(data).hexdigest() != sidecar[CSV_SHA256]:
+        script = (sidecar.get("command") or "the script that writes it").split(" --")[0]
         raise UserError(f"{csv_path} is not the file its script wrote (edited, damaged or copied in: its "
                         f"sha256 differs from the one in {csv_path.with_suffix('.json').name}); rerun "
                         f"{script}, or ./run_all.sh, which reruns it")

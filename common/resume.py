@@ -56,10 +56,8 @@ def load_state(path: Path | None, key: dict, label: str = "training") -> dict | 
     except Exception as exc:   # a state file of another torch, or damaged: start over, saying so
         print(f"[resume] {path} cannot be read ({type(exc).__name__}); training from the start")
         return None
-    if state.get("key") == key or reusable(label, state.get("key"), key, verb="training from the start",
-                                           code_decides=True):
-        return state
-    return None
+    reused = reusable(label, state.get("key"), key, verb="training from the start", code_decides=True)
+    return state if reused else None
 
 
 def restore_state(state: dict, model: nn.Module, optimizer: torch.optim.Optimizer,

@@ -101,8 +101,8 @@ def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
     key = ctx.artefact_key({"method": method, "hparams": hparams, "recipe": recipe.cache_key()},
                            {} if teacher is None else {"teacher": weights_sha256(teacher)}, __name__)
     path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
-    if not force and (hit := cached_model(path, name, key, ctx.dataset, ctx.profile.name)):
-        return hit[0].to(ctx.device).eval(), hit[1]
+    if not force and (hit := cached_model(path, name, key, ctx.dataset, ctx.profile.name, ctx.device)):
+        return hit
     splits = ctx.splits
     torch.manual_seed(ctx.seed)  # every student starts from the same initial weights
     student = build_model(STUDENT, num_classes(ctx.dataset), ctx.profile.width).to(ctx.device)

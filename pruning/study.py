@@ -289,8 +289,8 @@ def get_final(ctx: RunContext, kind: PruningKind, target: float = FINAL_TARGET, 
     path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
     key = ctx.artefact_key({kind.target_key: target, "grid": list(kind.grid),
                             "recipe": finetune_recipe(ctx).cache_key()}, {"base model": weights_sha256(base)}, __name__)
-    if not force and (hit := cached_model(path, name, key, ctx.dataset, ctx.profile.name)):
-        return hit[0].to(ctx.device).eval(), hit[1]
+    if not force and (hit := cached_model(path, name, key, ctx.dataset, ctx.profile.name, ctx.device)):
+        return hit
     rule, base_val = ratio_rule(ctx, kind, base)
     ratios, delta = rule(target)
     model, metrics = kind.prune_and_finetune(base, ctx, ratios, desc=name)

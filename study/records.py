@@ -127,12 +127,12 @@ def used_checkpoints(log: Path, checkpoint_dir: Path) -> dict[str, str]:
     to ``checkpoint_dir``, each with the last sha256 logged (a checkpoint retrained during the
     stage counts as it ended)."""
     used: dict[str, str] = {}
+    folder = checkpoint_dir.resolve()
     if log.exists():
         for line in log.read_text().splitlines():
             name, _, sha = line.rpartition("\t")
             path = Path(name)
-            used[path.relative_to(checkpoint_dir.resolve()).as_posix()
-                 if path.is_relative_to(checkpoint_dir.resolve()) else name] = sha
+            used[path.relative_to(folder).as_posix() if path.is_relative_to(folder) else name] = sha
     return dict(sorted(used.items()))
 
 

@@ -197,10 +197,11 @@ def run_stages(stages, args, profile, settings, where, launcher, failed: list) -
     ``failed``. Returns 1 at the first failure unless ``--keep-going``, else 0."""
     from common.cache import FORCE_RETRAIN, force_retrain
     from common.checkpoints import CHECKPOINT_LOG
+    from common.cli import resolve_device
     from common.numerics import machine_kind
     from study import records
 
-    machine = machine_kind(args.device or ("cuda" if _cuda() else "cpu"))
+    machine = machine_kind(resolve_device(args.device or "auto"))
     for stage in stages:
         t0 = time.monotonic()
         why = ("FORCE=1" if args.force else f"{FORCE_RETRAIN}=1" if force_retrain()
@@ -236,12 +237,6 @@ def run_stages(stages, args, profile, settings, where, launcher, failed: list) -
         if not args.keep_going:
             return 1
     return 0
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def main(argv: list[str] | None = None) -> int:
