@@ -64,14 +64,30 @@ def test_a_damaged_data_file_is_one_line_naming_it(tmp_path, cifar_root):
 
 def test_ctrl_c_is_one_line_saying_what_was_kept(tmp_path, cifar_root):
     env = {**os.environ, "RESULTS_DIR": str(tmp_path / "results"), "CHECKPOINT_DIR": str(tmp_path / "checkpoints")}
+    env.pop("PYTHONUNBUFFERED", None)   # as a user's shell has it: the [run] line must still come at once
     proc = subprocess.Popen([sys.executable, "-m", "common.train", "--profile", "smoke", "--dataset", "cifar10",
                              "--data-dir", str(cifar_root), "--model", "vgg11", "vgg16", "vgg19"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:            # interrupt once the first training is under way
         if line.startswith("[run]"):
-            time.sleep(1.0)
+            assert proc.poll() is None, "the [run] line came only at exit: standard output is not line-buffered"
+            time.sleep(0.3)             # three smoke trainings take 1.5-4 s after [run] on the machines seen
             proc.send_signal(signal.SIGINT)
             break
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0 and "Traceback" not in err, err
     assert "interrupted (Ctrl-C)" in err and "run the same command again" in err
+
+
+def test_output_reaches_a_pipe_line_by_line():
+    """A stage's log (or ``| tee``) shows each line when printed, not when the script ends."""
+    script = "from common import errors; errors.install(); print('[run] started'); import time; time.sleep(20)"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}   # as a user's shell has it
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("[run]") and time.monotonic() - t0 < 10, "the line came only at exit"
+    finally:
+        proc.kill()
+        proc.wait()
