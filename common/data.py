@@ -77,6 +77,12 @@ def _missing_files(name: str, root: Path) -> list[Path]:
     return [folder / f for f in spec["train"] + spec["test"] if not (folder / f).is_file()]
 
 
+# Set (to 1) in the environment of jobs on other machines (``study.launch``): the submitting process
+# fetched the data once before it submitted anything, so a job that does not find it stops with
+# one line instead of downloading it again, perhaps at the same time as its array's other jobs.
+NO_DOWNLOAD = "CIFAR_NO_DOWNLOAD"
+
+
 def _download(name: str, root: Path) -> None:
     """Fetch the official archive with torchvision (it verifies the md5 of the download)."""
     from torchvision import datasets  # imported here: only needed when online and missing
@@ -87,13 +93,19 @@ def _download(name: str, root: Path) -> None:
 
 
 def ensure_dataset(name: str, root: str | os.PathLike, download: bool = True) -> Path:
-    """Return the dataset folder, downloading it first when missing (and allowed).
+    """Return the dataset folder, downloading it first when missing (and allowed: ``download``
+    and no ``$CIFAR_NO_DOWNLOAD``, which a submitted job has).
 
     Raises DatasetNotFoundError with the expected path when it is missing and cannot be fetched.
     """
     root = Path(root)
     spec = _spec(name)
     missing = _missing_files(name, root)
+    if missing and os.environ.get(NO_DOWNLOAD, "0") not in ("", "0"):
+        raise DatasetNotFoundError(
+            f"{name}: this job found no data in {root / spec['folder']}/ and does not download it "
+            f"(${NO_DOWNLOAD} is set: the submitting run fetches it once); put it on a file system "
+            f"the nodes share and point --data-dir at it")
     if missing and download:
         print(f"[data] {name} not found under {root}; downloading with torchvision ...")
         try:

@@ -17,11 +17,17 @@ it reaches the parameters of ``EagerStep``.
 Steps that cannot be captured -- a loss that reads a tensor on the host (``.item()``, ``if t:``),
 such as the fake quantizers of QAT, which test their observer flags in Python -- must use
 ``EagerStep``; ``fit`` callers pick it with ``Recipe(step="eager")``. Should capture fail anyway,
-the step says so in one line, puts back the state from before the attempt and goes on eagerly.
+the step says so in one line and keeps nothing the attempt made: ``capture_graph`` leaves the
+caller's stream current and releases the half-made graph, the step synchronises the device, puts
+back the parameters, momentum and sums from before the attempt, builds a fresh optimizer over them
+on the current stream, and goes on eagerly.
 A ``torch.compile``d model trains with the eager step (``resolve_step_mode``).
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -46,6 +52,47 @@ def resolve_step_mode(mode: str, device: torch.device | str, compile: bool = Fal
     if mode == "auto":
         return "graphed" if torch.device(device).type == "cuda" and not compile else "eager"
     return mode
+
+
+def fused_sgd(params, recipe, lr: torch.Tensor) -> torch.optim.SGD:
+    """The graphed step's optimizer: fused SGD over ``params`` with the recipe's momentum, nesterov
+    and weight decay, and ``lr`` (a 0-d float32 tensor on the parameters' device, written before
+    every step) as its learning rate."""
+    return torch.optim.SGD(params, lr=lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                           nesterov=recipe.nesterov, fused=True)
+
+
+def capture_graph(record: Callable[[], None], device: torch.device) -> torch.cuda.CUDAGraph:
+    """``record()`` recorded as a CUDA graph on a side stream of ``device`` (recording runs nothing).
+
+    What ``torch.cuda.graph`` does, written out so that a failed capture cannot leave the side
+    stream current: ``torch.cuda.graph.__exit__`` ends the capture before it leaves the stream
+    context, and when ending raises (an invalidated capture) the context is never left. Here the
+    capture is ended inside the stream context, so the caller's stream is current again however
+    the capture ends; on failure the device is synchronised, the half-made graph reset (its
+    private memory pool released) and the error raised (RuntimeError from CUDA)."""
+    caller = torch.cuda.current_stream(device)
+    side = torch.cuda.Stream(device)
+    graph = torch.cuda.CUDAGraph()
+    torch.cuda.synchronize(device)
+    side.wait_stream(caller)
+    try:
+        with torch.cuda.stream(side):
+            graph.capture_begin()
+            try:
+                record()
+            except BaseException:
+                with contextlib.suppress(RuntimeError):   # ends the invalidated capture; it raises
+                    graph.capture_end()
+                raise
+            graph.capture_end()
+    except BaseException:
+        torch.cuda.synchronize(device)
+        graph.reset()
+        torch.cuda.empty_cache()
+        raise
+    caller.wait_stream(side)
+    return graph
 
 
 class EagerStep:
@@ -109,10 +156,8 @@ class GraphedStep(EagerStep):
                  use_bf16: bool, capture: bool = True, warmup_steps: int = WARMUP_STEPS):
         device = torch.device(device)
         self.lr = torch.tensor(float(recipe.lr), device=device)
-        optimizer = torch.optim.SGD(params, lr=self.lr, momentum=recipe.momentum,
-                                    weight_decay=recipe.weight_decay, nesterov=recipe.nesterov,
-                                    fused=True)
-        super().__init__(model, loss_fn, optimizer, device, use_bf16)
+        self.params, self.recipe = list(params), recipe
+        super().__init__(model, loss_fn, fused_sgd(self.params, recipe, self.lr), device, use_bf16)
         self.capture = capture and device.type == "cuda"
         self.warmup_steps = warmup_steps
         self.steps = 0
@@ -145,12 +190,9 @@ class GraphedStep(EagerStep):
         torch.cuda.current_stream(self.device).wait_stream(side)
 
     def _record_graph(self):
-        """The step recorded as a CUDA graph (recording runs nothing); raises RuntimeError when
-        the step cannot be captured (e.g. it reads a tensor on the host)."""
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self._record()
-        return graph
+        """The step recorded as a CUDA graph (``capture_graph``); raises RuntimeError when the step
+        cannot be captured (e.g. it reads a tensor on the host)."""
+        return capture_graph(self._record, self.device)
 
     def _state(self) -> dict:
         """Copies of everything a step changes: parameters, buffers, optimizer state (momentum),
@@ -171,27 +213,33 @@ class GraphedStep(EagerStep):
         self.correct.copy_(state["sums"][1])
 
     def _capture(self) -> None:
-        """Record the step, then replay it once to take this step. Should capture fail, the
-        state from before it is put back (a failed capture leaves what it touched uncertain),
-        the device is synchronised and its cached memory released, and this step and every
-        later one run eagerly."""
+        """Record the step, then replay it once to take this step; should capture fail, fall back
+        (``_fall_back``) and take this step and every later one eagerly."""
         before = self._state()
         self.optimizer.zero_grad(set_to_none=True)   # backward allocates grads in the graph's pool
         try:
             graph = self._record_graph()
         except RuntimeError as exc:    # a host read inside the step: go on without the graph
-            print(f"[train] CUDA graph capture failed ({str(exc).splitlines()[0]}); "
-                  "training this model with the eager step", flush=True)
-            self.optimizer.zero_grad(set_to_none=True)
-            synchronize(self.device)
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            self._restore(before)
-            self.capture = False
-            self._eager()
+            self._fall_back(before, str(exc).splitlines()[0])
             return
         self.graph = graph
         graph.replay()
+
+    def _fall_back(self, before: dict, reason: str) -> None:
+        """After a failed capture keep nothing it made: say so in one line, synchronise the
+        device, drop the gradients (allocated in the graph's pool), build a fresh fused SGD over
+        the parameters on the current stream, put back parameters, buffers, momentum and sums as
+        ``before`` (``_state``) holds them, release cached memory; the step then runs eagerly."""
+        print(f"[train] CUDA graph capture failed ({reason}); training this model with the eager step",
+              flush=True)
+        synchronize(self.device)
+        self.graph, self.capture = None, False
+        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer = fused_sgd(self.params, self.recipe, self.lr)
+        self._restore(before)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self._eager()
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> None:
         if self.static_x is None:

@@ -11,9 +11,10 @@
    on CUDA with the eager and with the graphed step (``common.train_step``), then the aggregate
    VGG-11 throughput of 1, 2 and 4 processes training at once on the device (``--concurrent``).
 3. On CUDA, whether the graphed step trains like the eager one (``study.graph_check``): VGG-11
-   trained ``--check-steps`` steps from one initialisation on the same batches with each step,
-   its parameter and loss differences against the noise floor of eager runs; the device check
-   fails when the graphed run is off by more than ``graph_check.FACTOR`` times that floor.
+   trained ``--check-steps`` steps from one initialisation on the same batches, eagerly twice
+   (the second run measures the noise floor), graphed, and with a capture forced to fail (the
+   step must fall back to training like a fresh eager step); the device check fails when a
+   graphed run is off from the eager reference by more than ``graph_check.FACTOR`` times the floor.
 
 ``--only stages``, ``--only throughput`` or ``--only graph`` runs one part. They go to CSVs with
 provenance under ``results/device_check/<dataset>-<device type>/`` (``stages.csv``,
@@ -37,7 +38,7 @@ from pathlib import Path
 from study.benchmark import concurrent_images_per_second, fast_images_per_second
 from common.cli import RunContext
 from common.flags import add_common_args
-from study.graph_check import step_agreement
+from study.graph_check import passed as graph_passed, step_agreement
 from common.results import PROJECT_ROOT, device_description, provenance, results_root, write_results
 from common.train_step import resolve_step_mode
 
@@ -126,6 +127,30 @@ def concurrent_throughput(ctx: RunContext, steps: int, warmup: int, counts: list
     return rows
 
 
+def refuse_unrunnable(args: argparse.Namespace) -> None:
+    """One line (SystemExit) for the flags the device check cannot honour: it times the trainer as
+    ``run_all.sh`` runs it, with every step mode of the device (eager, and graphed on CUDA), and a
+    CUDA graph records the uncompiled model; its profiles are its own (smoke stages, the cpu
+    profile's splits for the throughput)."""
+    if args.compile:
+        raise SystemExit("error: the device check times the trainer as run_all.sh runs it, eager and CUDA-graphed, "
+                         "and a graphed step cannot be compiled: drop --compile (python -m study.benchmark "
+                         "--compile times a compiled model)")
+    if args.train_step != "auto":
+        raise SystemExit(f"error: the device check times every training step mode of the device itself: "
+                         f"drop --train-step {args.train_step}")
+    if args.profile not in (None, "cpu"):
+        raise SystemExit(f"error: the device check runs the stages at the smoke profile and times the cpu "
+                         f"profile's splits: drop --profile {args.profile}")
+    for flag, value in (("--steps", args.steps), ("--check-steps", args.check_steps)):
+        if value is not None and value < 1:
+            raise SystemExit(f"error: {flag} must be at least 1, got {value}")
+    if args.warmup is not None and args.warmup < 0:
+        raise SystemExit(f"error: --warmup must be 0 or more, got {args.warmup}")
+    if any(n < 1 for n in args.concurrent or []):
+        raise SystemExit(f"error: --concurrent takes process counts of 1 or more, got {args.concurrent}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__,
                                                      formatter_class=argparse.RawDescriptionHelpFormatter))
@@ -141,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time VGG-11 with this many processes sharing the device "
                              "(default: 1 2 4 on CUDA, none on the CPU)")
     args = parser.parse_args(argv)
+    refuse_unrunnable(args)
     # The throughput needs whole batches of real images: the 'cpu' profile's splits (all of train).
     args.profile = "cpu"
     ctx = RunContext.from_args(args)
@@ -175,11 +201,12 @@ def main(argv: list[str] | None = None) -> int:
             images, labels = ctx.splits.split("train")
             check = step_agreement(images, labels, ctx.dataset, ctx.splits.num_classes, steps=args.check_steps)
             for r in check:
-                print(f"[device_check] graph check {r['run']:12s} max |param diff| {r['param_max_abs']:.3g}, "
-                      f"|loss diff| {r['loss_abs']:.3g}", flush=True)
-            graph_ok = bool(check[-1]["passed"])
+                verdict = "" if r["passed"] == "" else "  ok" if r["passed"] else "  FAILED"
+                print(f"[device_check] graph check, {r['run']:22s} vs eager: max |param diff| "
+                      f"{r['param_max_abs']:.3g}, |loss diff| {r['loss_abs']:.3g}{verdict}", flush=True)
+            graph_ok = graph_passed(check)
             print(f"[device_check] graphed step {'trains like' if graph_ok else 'DIFFERS from'} the eager step "
-                  f"(limit: {check[-1]['factor']:g}x the eager noise floor)", flush=True)
+                  f"(limit: {check[-1]['factor']:g}x the eager-vs-eager noise floor)", flush=True)
             write_results(check, out / "graph_check.csv", provenance("cpu", ctx.dataset, ctx.seed, ctx.device, started))
         else:
             print("[device_check] graph check: not applicable on a CPU (no CUDA graph is captured)")

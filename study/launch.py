@@ -1,13 +1,17 @@
 """A stage's trainings past one machine: its ``common.jobs.Job``s as one submitit job array.
 
+``launch_executor`` is called once, before anything is submitted: it makes sure SLURM is there,
+fetches the dataset once (the jobs never download it: their environment has
+``common.data.NO_DOWNLOAD``) and returns the executor, whose job logs go to a folder of their own.
 ``run_jobs_on(executor, ctx, jobs)`` submits every job of a stage (e.g.
 ``distillation.study.student_jobs``) as one array: each array task rebuilds this run's
-``RunContext`` on its node, as a pool worker of ``common.jobs`` does, trains its model and caches
-it as a checkpoint. ``run_command_on(executor, [python, stage script, flags...])`` then runs the
-stage's script once more as one job: it finds every model cached, trains nothing and writes the
-results. Checkpoints and results must be on a file system that the nodes share.
+``RunContext`` on its node, as a pool worker of ``common.jobs`` does, with as many torch threads as
+its allocation has CPUs, trains its model and caches it as a checkpoint. ``run_command_on(executor,
+[python, stage script, flags...])`` then runs the stage's script once more as one job: it finds
+every model cached, trains nothing and writes the results. Data, checkpoints and results must be on
+a file system that the nodes share.
 
-submitit does the scheduling (SLURM, or its local and debug executors on this machine); this
+submitit does the scheduling (SLURM, or its local executor on this machine, by that name); this
 module writes no scheduler code.
 """
 
@@ -15,58 +19,86 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import submitit
 import torch
 
+from common.data import NO_DOWNLOAD, ensure_dataset
+from common.errors import UserError
 from common.jobs import Job, context_fields, unique_jobs
 from common.numerics import set_numerics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_TAIL = 4000   # characters of a failed command's output quoted in the error
+# --launcher -> submitit cluster: SLURM, or each job a process of this machine ('local' runs in
+# this process: the runner's default, no submitit at all)
+CLUSTERS = {"slurm": "slurm", "submitit-local": "local"}
 
 
-def slurm_executor(folder: str | Path, partition: str | None = None, time_minutes: int = 60,
-                   gpus_per_job: int = 1, cpus_per_job: int | None = None,
-                   cluster: str | None = None) -> submitit.AutoExecutor:
-    """A submitit executor whose jobs' logs, pickles and results go under ``folder``.
+def slurm_reachable() -> bool:
+    """Whether this machine can submit SLURM jobs (``sbatch`` is on PATH)."""
+    return shutil.which("sbatch") is not None
 
-    ``cluster=None`` lets submitit pick the cluster (SLURM where ``sbatch`` exists); ``"local"``
-    runs each job as a process of this machine, ``"debug"`` in this process. Every job gets
-    ``time_minutes``, ``gpus_per_job`` GPUs and ``cpus_per_job`` CPUs (None: the cluster's
-    default); ``partition`` applies to SLURM only. Jobs import the project from this checkout
-    (its root is put on their ``PYTHONPATH``), wherever they start."""
-    executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
-    setup = [f"export PYTHONPATH={shlex.quote(str(PROJECT_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}}"]
+
+def job_executor(launcher: str, folder: str | Path, partition: str | None = None, time_minutes: int = 60,
+                 gpus_per_job: int = 1, cpus_per_job: int | None = None) -> submitit.AutoExecutor:
+    """A submitit executor for ``launcher`` ('slurm' or 'submitit-local', ``CLUSTERS``) whose
+    jobs' logs and pickles go under ``folder``.
+
+    Every job gets ``time_minutes``, ``gpus_per_job`` GPUs and ``cpus_per_job`` CPUs (None: the
+    cluster's default); ``partition`` applies to SLURM only. Jobs import the project from this
+    checkout (its root is put on their ``PYTHONPATH``), wherever they start, and never download
+    the data (``$CIFAR_NO_DOWNLOAD``). Raises UserError, before anything is written, for 'slurm'
+    where no ``sbatch`` is on PATH."""
+    if launcher not in CLUSTERS:
+        raise ValueError(f"unknown launcher {launcher!r}; choose one of {sorted(CLUSTERS)}")
+    if launcher == "slurm" and not slurm_reachable():
+        raise UserError("--launcher slurm needs SLURM, and this machine has no sbatch on PATH: run it on the "
+                        "cluster's login node (--launcher submitit-local runs the jobs as processes of this "
+                        "machine)")
+    executor = submitit.AutoExecutor(folder=folder, cluster=CLUSTERS[launcher])
+    setup = [f"export PYTHONPATH={shlex.quote(str(PROJECT_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}}",
+             f"export {NO_DOWNLOAD}=1"]
     executor.update_parameters(timeout_min=time_minutes, gpus_per_node=gpus_per_job,
                                cpus_per_task=cpus_per_job, slurm_partition=partition,
                                slurm_setup=setup, local_setup=setup)
     return executor
 
 
-def run_job_remotely(context_class: type, ctx_fields: dict, job: Job, threads: int | None) -> str:
+def launch_executor(launcher: str, dataset: str, data_dir: str | Path, folder: str | Path,
+                    partition: str | None = None, time_minutes: int = 60, gpus_per_job: int = 1) -> submitit.AutoExecutor:
+    """What a run through ``launcher`` does before it submits anything: check that the scheduler
+    is there (``job_executor``), fetch ``dataset`` into ``data_dir`` once if it is missing
+    (``common.data.ensure_dataset``; the jobs never download), and return the executor, its job
+    logs under ``folder``."""
+    executor = job_executor(launcher, folder, partition, time_minutes, gpus_per_job)
+    ensure_dataset(dataset, data_dir)
+    return executor
+
+
+def allocated_cpus() -> int:
+    """CPUs this job was given: ``$SLURM_CPUS_PER_TASK``, else the CPUs this process may run on."""
+    given = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    return int(given) if given.isdigit() and int(given) > 0 else len(os.sched_getaffinity(0))
+
+
+def run_job_remotely(context_class: type, ctx_fields: dict, job: Job) -> str:
     """Array task, on the job's node: rebuild the run context from ``ctx_fields``
     (``common.jobs.context_fields``) like a pool worker (``common.jobs._start_worker``): numerics
-    first, ``threads`` torch threads (None: torch's default), the node's ``cuda`` when the
-    submitting run's device is CUDA (the GPU the scheduler gave the job), no progress bars, one
-    worker; then run ``job`` (it caches its model). Returns the job's label."""
+    first, as many torch threads as the job's allocation has CPUs (``allocated_cpus``), the
+    node's ``cuda`` when the submitting run's device is CUDA (the GPU the scheduler gave the job),
+    no progress bars, one worker; then run ``job`` (it caches its model). Returns the job's label."""
     set_numerics(ctx_fields.get("deterministic", False))
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(allocated_cpus())
     device = torch.device(ctx_fields["device"])
     if device.type == "cuda":
         device = torch.device("cuda")
     ctx = context_class(**{**ctx_fields, "device": device, "progress": False, "jobs": 1})
     job.run(ctx)
     return job.label or job.function
-
-
-def _thread_count(executor: submitit.Executor) -> int:
-    """Torch threads of every task: the CPUs asked per job, else this process's count (as a
-    ``--jobs 1`` run here trains; a CPU kernel may round differently with another count)."""
-    return executor.parameters.get("cpus_per_task") or torch.get_num_threads()
 
 
 def _error_line(error: BaseException) -> str:
@@ -93,8 +125,7 @@ def run_jobs_on(executor: submitit.Executor, ctx, jobs: Sequence[Job], desc: str
     if not jobs:
         return
     n = len(jobs)
-    submitted = executor.map_array(run_job_remotely, [type(ctx)] * n, [context_fields(ctx)] * n,
-                                   jobs, [_thread_count(executor)] * n)
+    submitted = executor.map_array(run_job_remotely, [type(ctx)] * n, [context_fields(ctx)] * n, jobs)
     print(f"[submitit] {n} {desc} as one array: {_job_ids(submitted)} (logs: {executor.folder})", flush=True)
     errors = [task.exception() for task in submitted]   # waits for every task
     for job, task, error in zip(jobs, submitted, errors):
@@ -134,7 +165,7 @@ def run_stage_on(executor: submitit.Executor, stage, settings, command: list[str
 
     try:
         if stage.jobs is not None:
-            ctx = RunContext(profile=settings.profile, dataset=args.dataset, data_dir=Path(args.data_dir),
+            ctx = RunContext(profile=settings.profile, dataset=args.dataset, data_dir=Path(args.data_dir).resolve(),
                              device=torch.device(args.device or ("cuda" if args.gpus_per_job else "cpu")),
                              progress=False, jobs=1)
             jobs = [j for j in stage.jobs(stage.arguments(settings.profile), settings) if not j.waits_for]

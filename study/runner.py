@@ -18,7 +18,12 @@ ok|failed|skipped SECONDS``; a failure in deciding is a failure. Ctrl-C reaches 
 once; it gets ``STOP_GRACE_SECONDS`` to stop cleanly (its workers too) before it is killed.
 
 With ``--launcher slurm`` (``pip install submitit``) every stage runs on the cluster: a stage's
-trainings as one job array, then its script as one job that collects them from the cache.
+trainings as one job array, then its script as one job that collects them from the cache. The
+runner first checks that SLURM is there and fetches the dataset once (the jobs never download);
+job logs go to ``--job-logs`` (default ``logs/submitit/<dataset>-<profile>/``). Its time projection
+reads the throughput of the jobs' device from ``--throughput`` (a device check's CSV from a node of
+the cluster) and is skipped without it: the login node is never benchmarked for the cluster.
+``--launcher submitit-local`` runs the same jobs as processes of this machine.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ if TYPE_CHECKING:
     from study.work import PlanSettings
 
 PREFIX = "[run_all]"
+LAUNCHERS = ("local", "slurm", "submitit-local")   # not local: study.launch.CLUSTERS
 
 
 def _env_flag(name: str) -> bool:
@@ -67,7 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-dir", default=env("LOG_DIR") or None, help="also write each stage's output here")
     parser.add_argument("--no-report", action="store_true", help="do not rebuild the report at the end")
     parser.add_argument("--no-plan", action="store_true", help="do not print the projected time before a cpu/full run")
-    parser.add_argument("--launcher", choices=("local", "slurm"), default=env("LAUNCHER") or "local")
+    parser.add_argument("--launcher", choices=LAUNCHERS, default=env("LAUNCHER") or "local",
+                        help="local: stages run here; slurm: as SLURM jobs; submitit-local: as submitit "
+                             "jobs, each a process of this machine")
+    parser.add_argument("--job-logs", default=env("JOB_LOG_DIR") or None,
+                        help="folder of the submitted jobs' logs (default logs/submitit/<dataset>-<profile>)")
+    parser.add_argument("--throughput", default=env("THROUGHPUT") or None,
+                        help="a device check's throughput.csv from the jobs' device: the time projection "
+                             "of a SLURM run (without it the projection is skipped)")
     parser.add_argument("--partition", default=env("SLURM_PARTITION") or None, help="SLURM partition")
     parser.add_argument("--time-minutes", type=int, default=240, help="SLURM time limit per job")
     parser.add_argument("--gpus-per-job", type=int, default=1, help="GPUs per SLURM job")
@@ -121,7 +134,18 @@ def print_projection(stages, args, profile, settings: PlanSettings, where) -> No
         return
     from study.plan import projected_minutes
 
-    minutes, source = projected_minutes(todo, [f for f in shared_flags(args, profile.name) if f != "--no-progress"])
+    flags = [f for f in shared_flags(args, profile.name) if f != "--no-progress"]
+    if args.launcher != "local":    # the jobs run on the cluster's devices: never time this machine
+        if not args.throughput:
+            print(f"{PREFIX} no time projection for jobs on other machines: give --throughput with a device "
+                  f"check's throughput.csv from their device (python -m study.device_check --device cuda "
+                  f"--only throughput, on one of them)", flush=True)
+            return
+        minutes, source = projected_minutes(todo, flags + ["--throughput", args.throughput, "--jobs", "1"])
+        print(f"{PREFIX} projected {minutes:.0f} min of training for {len(todo)} stage(s) if their jobs ran one "
+              f"after another (an array runs them side by side; figures: {source})", flush=True)
+        return
+    minutes, source = projected_minutes(todo, flags)
     print(f"{PREFIX} projected {minutes:.0f} min here for {len(todo)} stage(s) "
           f"(python -m study.plan --profile {profile.name} for the list; figures: {source})", flush=True)
 
@@ -258,10 +282,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{PREFIX} profile={profile.name} dataset={args.dataset} data={args.data_dir} outputs={run_dir} "
           f"stages={len(stages)}", flush=True)
     launcher = None
-    if args.launcher == "slurm":
-        from study.launch import slurm_executor
+    if args.launcher != "local":    # SLURM is there and the data fetched once, before anything is submitted
+        from study.launch import launch_executor
 
-        launcher = slurm_executor(run_dir / "submitit", args.partition, args.time_minutes, args.gpus_per_job)
+        from common.results import PROJECT_ROOT
+
+        logs = Path(args.job_logs) if args.job_logs else PROJECT_ROOT / "logs" / "submitit" / run_folder(args.dataset, profile.name)
+        launcher = launch_executor(args.launcher, args.dataset, args.data_dir, logs, args.partition,
+                                   args.time_minutes, args.gpus_per_job)
     started, failed = time.monotonic(), []
     if profile.name != "smoke" and not args.no_plan:
         print_projection(stages, args, profile, settings, where)

@@ -22,3 +22,25 @@ def append_line(ctx, path: str, text: str) -> None:
     """Append ``text`` to ``path`` (how many times a job ran)."""
     with open(path, "a") as f:
         f.write(text + "\n")
+
+
+def record_threads(ctx, path: str) -> None:
+    """Write the job's torch thread count to ``path``."""
+    import torch
+
+    with open(path, "w") as f:
+        f.write(str(torch.get_num_threads()))
+
+
+def download_and_count(name, root) -> None:
+    """A stand-in for ``common.data._download``: appends this process's pid to
+    ``$FAKE_DOWNLOAD_LOG`` (one line per call) and copies the CIFAR-10 folder of
+    ``$FAKE_CIFAR_SOURCE`` into ``root``."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    with open(os.environ["FAKE_DOWNLOAD_LOG"], "a") as log:
+        log.write(f"{os.getpid()}\n")
+    shutil.copytree(Path(os.environ["FAKE_CIFAR_SOURCE"]) / "cifar-10-batches-py", Path(root) / "cifar-10-batches-py",
+                    dirs_exist_ok=True)

@@ -71,3 +71,10 @@ def test_unknown_dataset_and_split_are_refused(cifar_root):
         load_cifar("mnist", cifar_root, "train")
     with pytest.raises(ValueError, match="split"):
         load_cifar("cifar10", cifar_root, "val")
+
+
+def test_a_submitted_job_never_downloads_missing_data(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.NO_DOWNLOAD, "1")
+    monkeypatch.setattr(data, "_download", lambda name, root: pytest.fail("a job downloaded the data"))
+    with pytest.raises(data.DatasetNotFoundError, match="does not download it"):
+        data.ensure_dataset("cifar10", tmp_path)

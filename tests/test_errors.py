@@ -41,6 +41,19 @@ def test_an_out_of_range_value_is_refused_when_parsed(flags, says, tmp_path, cif
     assert not (tmp_path / "results").exists() and not (tmp_path / "checkpoints").exists()   # nothing ran
 
 
+@pytest.mark.parametrize("flags, says", [
+    (["--compile"], "a graphed step cannot be compiled: drop --compile"),
+    (["--train-step", "eager"], "drop --train-step eager"),
+    (["--profile", "full"], "drop --profile full"),
+    (["--check-steps", "0"], "--check-steps must be at least 1"),
+    (["--concurrent", "2", "0"], "--concurrent takes process counts of 1 or more"),
+])
+def test_the_device_check_refuses_what_it_cannot_run_in_one_line(flags, says, tmp_path, cifar_root):
+    out = run(["-m", "study.device_check", *flags, "--dataset", "cifar10", "--data-dir", str(cifar_root)], tmp_path)
+    assert says in one_line_error(out)
+    assert not (tmp_path / "results").exists()   # nothing ran
+
+
 def test_a_truncated_checkpoint_is_one_line_naming_it(tmp_path, cifar_root):
     bad = tmp_path / "checkpoints" / "cifar10-smoke" / "vgg11_seed0.pt"
     bad.parent.mkdir(parents=True)

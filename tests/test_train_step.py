@@ -142,3 +142,62 @@ def test_the_benchmark_times_only_steps_replayed_after_the_capture(cifar_root, m
     clocks = [i for i, (kind, _) in enumerate(log) if kind == "clock"]
     timed = log[clocks[0] + 1:clocks[1]]
     assert len(timed) == 5 and all(replayed for _, replayed in timed)
+
+
+class FakeCudaCapture:
+    """torch.cuda's streams and graphs, as a capture uses them, on the CPU: which stream is
+    current, and what was done to the graph. Its graph's capture is invalidated: ending it raises,
+    as CUDA does after a host read inside the captured region."""
+
+    def __init__(self, monkeypatch):
+        self.current, self.calls = "caller", []
+        fake = self
+
+        class Stream:
+            def __init__(self, device=None, name="side"):
+                self.name = name
+
+            def wait_stream(self, other):
+                pass
+
+        class Graph:
+            def capture_begin(self, *args, **kwargs):
+                fake.calls.append("begin")
+
+            def capture_end(self):
+                fake.calls.append("end")
+                raise RuntimeError("operation failed due to a previous error during capture")
+
+            def reset(self):
+                fake.calls.append("reset")
+
+        class stream:   # a class, not a generator: nothing restores the stream but __exit__
+            def __init__(self, s):
+                self.name = s.name
+
+            def __enter__(self):
+                self.previous, fake.current = fake.current, self.name
+
+            def __exit__(self, *exc):
+                fake.current = self.previous
+
+        for name, value in {"Stream": Stream, "CUDAGraph": Graph, "stream": stream,
+                            "current_stream": lambda device=None: Stream(name=fake.current),
+                            "synchronize": lambda device=None: None, "empty_cache": lambda: None}.items():
+            monkeypatch.setattr(torch.cuda, name, value)
+
+
+def test_a_failed_capture_leaves_the_callers_stream_current_and_releases_the_graph(monkeypatch):
+    """The bug: ``torch.cuda.graph.__exit__`` ends the capture before leaving the side stream;
+    when ending raises, the step trained on, eagerly, on the capture's side stream."""
+    def host_read(model, x, y):
+        raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
+
+    model = build_model("vgg11", 10, 0.125)
+    step = GraphedStep(model, host_read, list(model.parameters()), Recipe(epochs=1), "cpu", False)
+    step.static_x, step.static_y = torch.zeros(2, 3, 32, 32), torch.zeros(2, dtype=torch.long)
+    cuda = FakeCudaCapture(monkeypatch)
+    with pytest.raises(RuntimeError):
+        step._record_graph()
+    assert cuda.current == "caller"
+    assert cuda.calls == ["begin", "end", "reset"]
