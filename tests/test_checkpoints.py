@@ -82,3 +82,31 @@ def test_saved_size_is_the_real_file(tmp_path):
     n_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     assert n_bytes < size < n_bytes + 64_000  # tensors plus pickle/zip overhead
     assert size == (tmp_path / "w.pt").stat().st_size
+
+
+def test_load_model_gives_every_kind_back_ready_for_evaluation(tmp_path):
+    """Baseline, student and colour teacher are dense VGG checkpoints; the pruned ones are dense
+    with zeros (unstructured) or smaller (channel-pruned); the int8 model is a program."""
+    from common.checkpoints import load_model
+    from pruning.methods import channel_prune, overall_sparsity, prune_by_magnitude, remove_masks
+    from quantization.pt2e import int8_program
+
+    torch.manual_seed(0)
+    dense = build_model("vgg11", 10, 0.125).eval()
+    unstructured = remove_masks(prune_by_magnitude(build_model("vgg11", 10, 0.125), {"stages.2.0.0": 0.7})).eval()
+    channel = channel_prune(build_model("vgg11", 10, 0.125), 0.5).eval()
+    x = torch.randn(4, 3, 32, 32)
+    meta = {"dataset": "cifar10", "profile": "smoke"}
+    for name, model in (("dense", dense), ("unstructured", unstructured), ("channel", channel)):
+        loaded = load_model(save_checkpoint(tmp_path / f"{name}.pt", model, meta))
+        assert not loaded.training and torch.equal(loaded(x), model(x)), name
+    assert overall_sparsity(load_model(tmp_path / "unstructured.pt")) == overall_sparsity(unstructured) > 0
+    assert sum(p.numel() for p in load_model(tmp_path / "channel.pt").parameters()) < \
+        sum(p.numel() for p in dense.parameters())
+
+    program, _ = int8_program(dense, [x], tmp_path / "int8.pt2")
+    loaded = load_model(tmp_path / "int8.pt2")
+    assert torch.equal(loaded(x), program(x))
+    assert (loaded(x).argmax(1) == dense(x).argmax(1)).float().mean() >= 0.5
+    with pytest.raises(Exception, match="load it with device='cpu'"):
+        load_model(tmp_path / "int8.pt2", device="cuda")

@@ -218,3 +218,14 @@ def test_a_rederived_file_costs_the_run_that_measured_it(tmp_path, monkeypatch):
                    "wall_seconds": 0.4, "device": "cpu (B)",
                    "derived_from": {"wall_seconds": 29.0, "device": "cpu (A)", "command": "python combined/02_pareto.py"}})
     assert readme.cost_rows("cifar10-cpu") == [{"stage": "combined/02_pareto", "wall_seconds": 29, "device": "cpu (A)"}]
+
+
+def test_the_licence_and_the_citation_file_agree_and_are_named_in_the_readme():
+    root = Path(__file__).resolve().parents[1]
+    licence = (root / "LICENSE").read_text().splitlines()[0]
+    cff = (root / "CITATION.cff").read_text()
+    keys = {line.split(":", 1)[0] for line in cff.splitlines() if line and not line[0].isspace() and ":" in line}
+    assert {"cff-version", "message", "title", "authors", "license", "version"} <= keys
+    assert licence == "MIT License" and "\nlicense: MIT\n" in cff
+    readme = (root / "README.md").read_text()
+    assert "[`LICENSE`](LICENSE)" in readme and "[`CITATION.cff`](CITATION.cff)" in readme
