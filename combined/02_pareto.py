@@ -39,12 +39,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     # imported here, after parsing: --help and build_parser() import no torch
     from combined.pareto import (baseline_architectures, collect_points, fp32_file_bytes, latency_builders,
-                                 plot_pareto, time_latency_classes, with_fronts, with_latencies)
+                                 time_latency_classes, with_fronts, with_latencies)
     from combined.pipelines import TASK
     from common.baselines import get_baseline
     from common.cli import RunContext
     from common.data import num_classes
-    from common.models import architecture_id
+    from common.measure import count_macs
+    from common.models import architecture_id, count_parameters
     from common.results import write_results
     from pruning.study import get_structured_final
 
@@ -63,7 +64,8 @@ def main(argv=None):
     archs = baseline_architectures(num_classes(ctx.dataset), ctx.profile.width)
     base, structured = get_baseline(ctx, "vgg11")[0], get_structured_final(ctx)[0]
     ids = {**{name: architecture_id(m) for name, m in archs.items()}, "structured": architecture_id(structured)}
-    points = collect_points(results, ids, fp32_file_bytes(archs))
+    costs = {name: (count_parameters(m), count_macs(m)) for name, m in {**archs, "structured": structured}.items()}
+    points = collect_points(results, ids, fp32_file_bytes(archs), costs)
     needed = {p["latency_class"] for p in points if p["latency_class"]}
     builders = latency_builders(ctx, base, structured, {n: m for n, m in archs.items() if n != "vgg11"})
     latencies = time_latency_classes(builders, needed, args.rounds)
@@ -71,14 +73,22 @@ def main(argv=None):
         print(f"[pareto] {name:45s} {t['latency_ms']:9.3f} ms  {t['kernel']}")
     points = with_fronts(with_latencies(points, latencies))
     write_results(points, out / "pareto_points.csv", ctx.provenance(latencies=latencies, latency_rounds=args.rounds))
-    plot_pareto(points, out / "pareto.png", f"Every model of the study ({ctx.dataset}, {ctx.profile.name} profile)")
+    plot_figures(points, out, f"Every model of the study ({ctx.dataset}, {ctx.profile.name} profile)")
+
+
+def plot_figures(points: list[dict], folder: Path, title: str) -> None:
+    """``pareto.png`` (top-1 vs file size and vs latency) and ``pareto_macs.png`` (vs MACs) in ``folder``."""
+    from combined.pareto import MACS, plot_pareto
+
+    plot_pareto(points, folder / "pareto.png", title)
+    plot_pareto(points, folder / "pareto_macs.png", title, panels=MACS)
 
 
 def refresh_fronts(ctx, csv_path: Path) -> None:
     """Rewrite ``csv_path`` (pareto_points.csv) and its figure with the fronts recomputed by
     ``with_fronts`` from its own rows (``ctx``: the run's ``common.cli.RunContext``); the
     provenance names the file it was derived from."""
-    from combined.pareto import plot_pareto, points_from_row, with_fronts
+    from combined.pareto import points_from_row, with_fronts
     from common.results import read_rows, read_sidecar, write_results
 
     rows = read_rows(csv_path)
@@ -89,8 +99,7 @@ def refresh_fronts(ctx, csv_path: Path) -> None:
     derived = {k: earlier.get(k) for k in ("git_commit", "dirty", "provenance_note", "finished_utc", "device",
                                            "wall_seconds", "command", "latency_rounds", "latencies") if k in earlier}
     write_results(points, csv_path, ctx.provenance(derived_from=derived, derivation="fronts recomputed"))
-    plot_pareto(points, csv_path.with_name("pareto.png"),
-                f"Every model of the study ({ctx.dataset}, {ctx.profile.name} profile)")
+    plot_figures(points, csv_path.parent, f"Every model of the study ({ctx.dataset}, {ctx.profile.name} profile)")
 
 
 if __name__ == "__main__":

@@ -53,52 +53,59 @@ def fp32_file_bytes(models: dict[str, nn.Module]) -> dict[str, int]:
         return {name: saved_size_bytes(m.state_dict(), Path(tmp) / f"{name}.pt") for name, m in models.items()}
 
 
-def _point(family, model, row, top1, size, latency_class="", source="", simulated="no", top1_std="",
-           seeds="") -> dict:
+def _point(family, model, row, top1, size, cost: tuple[int, int], latency_class="", source="", simulated="no",
+           top1_std="", seeds="") -> dict:
     val = row.get("val_top1_acc", row.get("val_top1_mean", ""))
     return {"family": family, "model": model, "top1_acc": round(float(top1), 2), "top1_std": top1_std,
             "seeds": seeds, "val_top1_acc": "" if val in ("", None) else round(float(val), 2),
-            "size_bytes": int(size), "simulated": simulated, "latency_class": latency_class, "source": source}
+            "size_bytes": int(size), "params": int(cost[0]), "macs": int(cost[1]), "simulated": simulated,
+            "latency_class": latency_class, "source": source}
 
 
-def collect_points(results: Path, architectures: dict[str, str], fp32_bytes: dict[str, int]) -> list[dict]:
+def collect_points(results: Path, architectures: dict[str, str], fp32_bytes: dict[str, int],
+                   costs: dict[str, tuple[int, int]]) -> list[dict]:
     """One dict per model (family, model, top1_acc (test), top1_std and seeds for seed means,
-    val_top1_acc, size_bytes, simulated, latency_class ('' = not timed), source CSV) from
-    ``results/<dataset>-<profile>/``. ``architectures``: 'vgg11'/'vgg16'/'vgg19'/'structured' ->
-    ``architecture_id``; ``fp32_bytes``: 'vgg11'/'vgg16'/'vgg19' -> fp32 file bytes."""
+    val_top1_acc, size_bytes, params, macs (per image), simulated, latency_class ('' = not timed),
+    source CSV) from ``results/<dataset>-<profile>/``. ``architectures``:
+    'vgg11'/'vgg16'/'vgg19'/'structured' -> ``architecture_id``; ``fp32_bytes``:
+    'vgg11'/'vgg16'/'vgg19' -> fp32 file bytes; ``costs``: the same keys -> (parameters, MACs)
+    (``common.measure.count_macs``: a quantized or unstructured-pruned VGG-11 has VGG-11's;
+    a pipeline's row carries its own)."""
     points = []
     vgg11 = architectures["vgg11"]
     for r in read_rows(results / "baselines" / "baselines.csv"):
         points.append(_point("baseline", r["model"].upper().replace("VGG", "VGG-"), r, r["top1_acc"],
-                             fp32_bytes[r["model"]], f"{architectures[r['model']]} fp32", "baselines.csv"))
+                             fp32_bytes[r["model"]], costs[r["model"]], f"{architectures[r['model']]} fp32",
+                             "baselines.csv"))
     pruned = {r["model"]: r for r in read_rows(results / "pruning" / "pruned_models.csv") if r["model"] != "original"}
     for name, r in pruned.items():
         arch = vgg11 if name == "unstructured" else architectures[name]
-        points.append(_point("pruned", f"{name} 70%", r, r["top1_acc"], r["size_bytes_compact"], f"{arch} fp32",
-                             "pruned_models.csv"))
+        points.append(_point("pruned", f"{name} 70%", r, r["top1_acc"], r["size_bytes_compact"],
+                             costs["vgg11" if name == "unstructured" else name], f"{arch} fp32", "pruned_models.csv"))
     for r in read_rows(results / "quantization" / "ptq.csv"):
         if r["format"] == "fp32":
             continue
         real = r["simulated"] != "yes" and r["scheme"] in PTQ_RUNS_AS
         points.append(_point("quantized", f"{r['format']} {r['scheme']}", r, r["top1_acc"], r["size_bytes"],
-                             f"{vgg11} {PTQ_RUNS_AS[r['scheme']]}" if real else "", "ptq.csv", r["simulated"]))
+                             costs["vgg11"], f"{vgg11} {PTQ_RUNS_AS[r['scheme']]}" if real else "", "ptq.csv",
+                             r["simulated"]))
     for r in read_rows(results / "quantization" / "mixed_precision.csv"):
         real = r["config"] in MIXED_REAL and r["simulated"] != "yes"
         if r["simulated"] == "yes" or real:   # the other real rows repeat ptq.csv's fp32 and int8 models
-            points.append(_point("mixed precision", r["config"], r, r["top1_acc"], r["size_bytes"],
+            points.append(_point("mixed precision", r["config"], r, r["top1_acc"], r["size_bytes"], costs["vgg11"],
                                  f"{vgg11} {MIXED_REAL[r['config']]}" if real else "", "mixed_precision.csv",
                                  r["simulated"]))
     for s in seed_summary(read_rows(results / "distillation" / "students.csv")):
         label = f"student {s['method']} ({s['teacher']})" + (f", mean of {s['seeds']} seeds" if s["seeds"] > 1 else "")
-        points.append(_point("distilled", label, s, s["top1_mean"], fp32_bytes["vgg11"], f"{vgg11} fp32",
-                             "students.csv (seed mean)", top1_std=s["top1_std"] if s["seeds"] > 1 else "",
-                             seeds=s["seeds"]))
+        points.append(_point("distilled", label, s, s["top1_mean"], fp32_bytes["vgg11"], costs["vgg11"],
+                             f"{vgg11} fp32", "students.csv (seed mean)",
+                             top1_std=s["top1_std"] if s["seeds"] > 1 else "", seeds=s["seeds"]))
     for r in read_rows(results / "combined" / "pipelines.csv"):
         if int(r["stage"]) > 0:
             timed = r["simulated"] != "yes" and r.get("runs_as")
             points.append(_point("combined", f"{r['pipeline']}: {r['step']}", r, r["top1_acc"], r["size_bytes"],
-                                 f"{r['architecture']} {r['runs_as']}" if timed else "", "pipelines.csv",
-                                 r["simulated"]))
+                                 (r["params"], r["macs"]), f"{r['architecture']} {r['runs_as']}" if timed else "",
+                                 "pipelines.csv", r["simulated"]))
     return points
 
 
@@ -111,7 +118,9 @@ def points_from_row(row: dict) -> dict:
     for key in ("top1_acc", "val_top1_acc", "latency_ms", "other_session_latency_ms"):
         if key in point:
             point[key] = number(point[key])
-    point["size_bytes"] = number(point["size_bytes"], int)
+    for key in ("size_bytes", "params", "macs"):
+        if key in point:
+            point[key] = number(point[key], int)
     return point
 
 
@@ -235,24 +244,31 @@ def _positions(usable: list[dict], cost: str, scale: float) -> list[float]:
     return xs
 
 
-def plot_pareto(points: list[dict], path: Path, title: str) -> Path:
-    """Two panels: top-1 vs file size (MB) and vs batch-256 latency (ms, one timing session),
-    both on log axes labelled at 1-2-5 steps; one marker per family, hollow when simulated,
+# (cost column, axis label, scale) of each panel of a Pareto figure
+SIZE_AND_LATENCY = (("size_bytes", "file size (MB, log)", 1e-6),
+                    ("latency_ms", f"latency, batch {LATENCY_BATCH}, one timing session (ms, log)", 1.0))
+MACS = (("macs", "multiply-accumulates per image (millions, log; unstructured zeros counted, as dense "
+                 "kernels compute them)", 1e-6),)
+
+
+def plot_pareto(points: list[dict], path: Path, title: str, panels=SIZE_AND_LATENCY) -> Path:
+    """One panel per cost of ``panels`` (default: top-1 vs file size (MB) and vs batch-256 latency
+    (ms, one timing session); ``MACS``: vs multiply-accumulates per image), on log axes labelled
+    at 1-2-5 steps; one marker per family, hollow when simulated,
     error bars for seed means (sample std), the Pareto front (chosen on validation top-1, drawn
     at test top-1) as a dashed line, its points labelled with their model in the family's
     colour (``label_points``). Seed means of one family sharing one size or latency (the
     students: all VGG-11s) are spread sideways around it and each student labelled with its
     method, so they are told apart. One legend below the panels and a caption line. Points more
     than PLOTTED_WITHIN points below the best are left off (they are in the CSV)."""
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 6.6))
-    fig.subplots_adjust(left=0.055, right=0.99, top=0.92, bottom=0.25, wspace=0.14)
+    fig, axes = plt.subplots(1, len(panels), figsize=(12.5 if len(panels) > 1 else 8.0, 6.6), squeeze=False)
+    axes = list(axes[0])
+    fig.subplots_adjust(left=0.055 if len(panels) > 1 else 0.085, right=0.99, top=0.92, bottom=0.25, wspace=0.14)
     points = comparable_latencies(points)
     best = max(p["top1_acc"] for p in points)
     shown = [p for p in points if p["top1_acc"] >= best - PLOTTED_WITHIN]
     to_label = []
-    for ax, cost, label, scale in ((axes[0], "size_bytes", "file size (MB, log)", 1e-6),
-                                   (axes[1], "latency_ms", f"latency, batch {LATENCY_BATCH}, one timing session "
-                                                           "(ms, log)", 1.0)):
+    for ax, (cost, label, scale) in zip(axes, panels):
         usable = [p for p in shown if p[cost] not in ("", None)]
         xs = _positions(usable, cost, scale)
         for i, family in enumerate(FAMILIES):

@@ -29,8 +29,8 @@ from combined.names import PIPELINE_NAMES
 from common.baselines import get_baseline
 from common.checkpoints import checkpoint_path
 from common.cli import RunContext
-from common.measure import saved_size_bytes
-from common.models import VGG, architecture_id
+from common.measure import count_macs, saved_size_bytes
+from common.models import VGG, architecture_id, count_parameters
 from common.training import module_device
 from common.timing import InferenceCompiled, Timed, new_session_id, one_session, time_interleaved
 from distillation.study import get_teacher, study_student
@@ -154,6 +154,7 @@ def stage_row(ctx: RunContext, pipeline: str, index: int, stage: Stage) -> tuple
            "weight_sparsity": round(overall_sparsity(stage.weights), 4) if isinstance(stage.weights, VGG)
            else "", "simulated": "yes" if stage.simulated else "no",
            "architecture": architecture_id(stage.weights) if isinstance(stage.weights, VGG) else "",
+           "params": count_parameters(stage.weights), "macs": count_macs(stage.weights),
            "runs_as": "" if stage.simulated else "int8" if stage.int8 else "fp32"}
     if stage.int8 and runner.int8_kernels() == 0:
         row.update(simulated="yes", runs_as="")

@@ -16,12 +16,13 @@ from common.flags import add_common_args
 BASELINE_MODELS = ("vgg11", "vgg16", "vgg19")
 
 
-def baseline_row(meta: dict) -> dict:
-    """One baselines.csv row from a checkpoint's metadata (accuracies in %, seconds)."""
+def baseline_row(meta: dict, macs: int) -> dict:
+    """One baselines.csv row from a checkpoint's metadata (accuracies in %, seconds) and the
+    model's multiply-accumulates per image (``common.measure.count_macs``)."""
     return {"model": meta["architecture"], "width": meta["width"], "seed": meta["seed"],
             "epochs": meta["epochs"], "top1_acc": round(meta["test_top1_acc"], 2),
             "top5_acc": round(meta["test_top5_acc"], 2),
-            "val_top1_acc": round(meta["val_top1_acc"], 2), "params": meta["params"],
+            "val_top1_acc": round(meta["val_top1_acc"], 2), "params": meta["params"], "macs": macs,
             "train_seconds": round(meta["train_seconds"], 1),
             "seconds_per_epoch": round(meta["train_seconds"] / meta["epochs"], 1),
             "train_device": meta["device"]}
@@ -43,13 +44,15 @@ def main(argv: list[str] | None = None) -> None:
     from common.baselines import baseline_jobs, get_baseline   # here: --help imports no torch
     from common.cli import RunContext
     from common.jobs import run_jobs
+    from common.measure import count_macs
     from common.results import read_rows, write_results
 
     ctx = RunContext.from_args(args)
 
     # trained concurrently with --jobs N, then read from the checkpoint cache
     run_jobs(ctx, baseline_jobs(args.models, ctx.seed, args.force), desc="baselines")
-    new_rows = [baseline_row(get_baseline(ctx, name)[1]) for name in args.models]
+    new_rows = [baseline_row(meta, count_macs(model))
+                for model, meta in (get_baseline(ctx, name) for name in args.models)]
     csv_path = ctx.results_dir("baselines") / "baselines.csv"
     fresh = {(r["model"], str(r["seed"])) for r in new_rows}
     kept = [{k: v for k, v in r.items() if k not in ("dataset", "profile")}

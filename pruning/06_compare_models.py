@@ -37,7 +37,8 @@ def main(argv=None):
     from common.baselines import get_baseline
     from common.checkpoints import checkpoint_path
     from common.cli import RunContext
-    from common.measure import saved_size_bytes
+    from common.measure import count_macs, saved_size_bytes
+    from common.models import count_parameters
     from common.results import write_results
     from common.timing import Timed, new_session_id, time_interleaved
     from pruning.methods import count_nonzero_parameters, overall_sparsity, to_bitmask_state
@@ -59,7 +60,8 @@ def main(argv=None):
         models[name] = model.to(ctx.device).eval().to(memory_format=torch.channels_last)
         acc = test_accuracy(model, ctx)["top1_acc"]
         info[name] = {"model": name, "overall_sparsity": round(overall_sparsity(model), 4),
-                      "params_nonzero": count_nonzero_parameters(model),
+                      "params": count_parameters(model), "params_nonzero": count_nonzero_parameters(model),
+                      "macs": count_macs(model),
                       "top1_before_finetune": round(meta["top1_before_finetune"] if meta else acc, 2),
                       "val_top1_acc": round(val_top1(model, ctx), 2), "top1_acc": round(acc, 2),
                       "size_bytes_dense": saved_size_bytes(model.state_dict(), export / f"{name}_dense.pt"),

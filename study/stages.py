@@ -152,7 +152,7 @@ STAGES: list[Stage] = [
     # Synthesis: the techniques composed; every model on one accuracy/size/latency chart
     _stage(C + "01_pipelines", [C + "pipelines.csv"], w.combined_pipelines,
            reads=[P + "unstructured_sensitivity.csv", STUDENTS_CSV], checkpoints=[VGG11, VGG16, STRUCTURED70]),
-    _stage(C + "02_pareto", [C + "pareto_points.csv", C + "pareto.png"], w.combined_pareto,
+    _stage(C + "02_pareto", [C + "pareto_points.csv", C + "pareto.png", C + "pareto_macs.png"], w.combined_pareto,
            reads=["baselines/baselines.csv", P + "pruned_models.csv", Q + "ptq.csv", Q + "mixed_precision.csv",
                   STUDENTS_CSV, C + "pipelines.csv"], checkpoints=[VGG11, UNSTRUCTURED70, STRUCTURED70]),
 ]

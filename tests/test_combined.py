@@ -57,6 +57,11 @@ def test_pareto_points_cover_every_family(outputs):
     students = [p for p in points if p["family"] == "distilled"]
     assert len(students) == 2 and all(p["seeds"] == "2" and p["top1_std"] != "" for p in students)
     assert (outputs / "combined" / "pareto.png").exists() and (outputs / "combined" / "pareto.pdf").exists()
+    # MACs beside size: a channel-pruned model costs fewer than VGG-11, and the MACs figure is drawn
+    macs = {p["model"]: int(p["macs"]) for p in points}
+    assert all(int(p["macs"]) > 0 and int(p["params"]) > 0 for p in points)
+    assert macs["structured 70%"] < macs["VGG-11"] == macs["unstructured 70%"] < macs["VGG-16"]
+    assert (outputs / "combined" / "pareto_macs.png").exists()
 
 
 def test_pareto_front_by_hand():
@@ -110,9 +115,10 @@ def test_collect_points_reads_every_results_file(tmp_path, write_csv):
         for s, acc in ((0, 81), (1, 83))])
     write(tmp_path / "combined/pipelines.csv", [
         {"pipeline": "p", "stage": s, "step": f"s{s}", "top1_acc": 80, "val_top1_acc": 80, "size_bytes": 10,
-         "simulated": "yes", "architecture": "vgg11/9 params", "runs_as": ""} for s in (0, 1)])
+         "simulated": "yes", "architecture": "vgg11/9 params", "runs_as": "", "params": 5, "macs": 7} for s in (0, 1)])
     archs = {"vgg11": "vgg11/9 params", "structured": "vgg11/4 params"}
-    points = collect_points(tmp_path, archs, {"vgg11": 100})
+    points = collect_points(tmp_path, archs, {"vgg11": 100}, {"vgg11": (9, 90), "structured": (4, 40)})
+    assert [(p["params"], p["macs"]) for p in points] == [(9, 90), (4, 40)] + [(9, 90)] * 4 + [(5, 7)]
     assert [p["family"] for p in points] == ["baseline", "pruned", "quantized", "quantized", "mixed precision",
                                              "distilled", "combined"]
     # latency classes: architecture and kernels; simulated formats get none

@@ -45,3 +45,15 @@ def test_unknown_model_and_bad_width():
         build_model("resnet18")
     with pytest.raises(ValueError, match="width"):
         build_model("vgg11", width=0)
+
+
+def test_macs_are_counted_on_the_model_as_a_hand_count_gives_them():
+    from common.measure import count_macs
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                              torch.nn.MaxPool2d(2), torch.nn.Conv2d(4, 8, 1), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(8, 10))
+    by_hand = 32 * 32 * 4 * (3 * 3 * 3) + 16 * 16 * 8 * 4 + 8 * 10   # out pixels x out channels x kernel
+    assert count_macs(net) == by_hand == 118_864
+    assert net.training                                                # the count leaves the mode as it was
+    assert count_macs(build_model("vgg11", 100, 1.0)) > count_macs(build_model("vgg11", 100, 0.5)) > 0

@@ -42,6 +42,10 @@ def test_structured_final_keeps_about_30_percent(pruning_outputs):
     assert 0.25 < dense["structured"] / dense["original"] < 0.38
     assert int(models["unstructured"]["size_bytes_compact"]) < 0.45 * dense["unstructured"]
     assert float(models["unstructured"]["overall_sparsity"]) == pytest.approx(0.70, abs=0.005)
+    # channel pruning's gain is fewer multiply-accumulates; unstructured zeros are still computed
+    macs = {k: int(v["macs"]) for k, v in models.items()}
+    assert macs["structured"] < 0.5 * macs["original"] and macs["unstructured"] == macs["original"]
+    assert int(models["structured"]["params"]) < int(models["original"]["params"]) == int(models["unstructured"]["params"])
 
 
 def test_comparison_gradcam_and_sweep_outputs(pruning_outputs):
