@@ -11,8 +11,8 @@ import time
 
 import torch
 
-from common.cache import KEY, cached_model
-from common.checkpoints import announce, checkpoint_path, save_checkpoint
+from common.cache import KEY
+from common.checkpoints import announce, save_checkpoint
 from common.cli import RunContext
 from common.data import num_classes
 from common.jobs import Job
@@ -51,9 +51,9 @@ def train_and_cache(ctx: RunContext, name: str, model: VGG, recipe: Recipe, forc
     and test accuracy (%), parameters, train_seconds and the kind of machine. The model comes back
     on ``ctx.device`` in eval mode.
     """
-    path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
+    path = ctx.checkpoint(name)
     key = ctx.artefact_key({"recipe": recipe.cache_key(), "model_config": model.config}, inputs, code_of)
-    if not force and (hit := cached_model(path, name, key, ctx.dataset, ctx.profile.name, ctx.device)):
+    if not force and (hit := ctx.cached_checkpoint(name, key)):
         return hit
     splits = ctx.splits
     start = time.perf_counter()

@@ -7,10 +7,7 @@ was made under (``common.cache``), epochs, accuracy and training time.
 When ``$STUDY_CHECKPOINT_LOG`` names a file (the runner sets it for each stage), every checkpoint
 loaded or saved appends ``<path>\t<sha256 of the file>`` to it: the stage's completion record
 keeps the hashes of the checkpoints it really used.
-
-``load_model(path)`` is the one way to get any model of the study back, ready for evaluation: a
-baseline, a pruned model (unstructured, dense with zeros, or channel-pruned, smaller), a student,
-the colour teacher (``.pt`` checkpoints), or an int8 program (``.pt2``).
+``common.loading.load_model(path)`` gives any model of the study back, ready for evaluation.
 """
 
 from __future__ import annotations
@@ -100,25 +97,3 @@ def load_checkpoint(path: str | os.PathLike, dataset: str | None = None,
     model.load_state_dict(payload["state_dict"])
     log_use(path, hashlib.sha256(data).hexdigest())
     return model, meta
-
-
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Any model the study saved, in eval mode, ready for evaluation: a ``.pt`` checkpoint of
-    ``save_checkpoint`` (baseline, pruned dense or channel-pruned, student, colour teacher) on
-    ``device``, or a ``.pt2`` int8 program (``quantization.pt2e.load_int8_program``; its x86
-    kernels run on the CPU only, so another ``device`` is refused with UserError).
-
-    The model takes normalised images [B,3,32,32] float32 (``common.augment.BatchTransform(dataset)``
-    of uint8 images) and returns logits [B,classes]; ``load_checkpoint`` also returns the metadata.
-    """
-    path = Path(path)
-    if path.suffix == ".pt2":
-        if torch.device(device).type != "cpu":
-            raise UserError(f"{path} is an int8 program for the CPU's x86 kernels; load it with device='cpu'")
-        if not path.is_file():
-            raise FileNotFoundError(f"no int8 program at {path}")
-        from quantization.pt2e import load_int8_program   # torchao: only when a program is asked for
-
-        return load_int8_program(path)
-    model, _ = load_checkpoint(path, map_location=device)
-    return model.to(device).eval()

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
-from common.cache import KEY, artefact_key, reusable
+from common.cache import KEY, artefact_key, cached_model, reusable
+from common.checkpoints import checkpoint_path
 from common.code import code_sha256
 from common.data import CifarSplits, DatasetNotFoundError, ensure_dataset, load_splits, resolve_data_dir, split_key
-from common.profiles import Profile, get_profile
+from common.profiles import Profile, run_profile
 from common.results import (checkpoints_root, provenance, read_rows, read_sidecar, results_dir, run_folder,
                             write_results)
 from common.jobs import default_jobs
@@ -71,7 +72,7 @@ class RunContext:
         jobs = default_jobs(device) if args.jobs is None else args.jobs
         if jobs < 1:
             raise SystemExit(f"error: --jobs must be at least 1, got {jobs}")
-        ctx = cls(profile=get_profile(args.profile), dataset=args.dataset,
+        ctx = cls(profile=run_profile(args), dataset=args.dataset,
                   data_dir=resolve_data_dir(args.data_dir), device=device, seed=args.seed,
                   compile=args.compile, progress=not args.no_progress and sys.stderr.isatty(),
                   train_step=args.train_step,
@@ -101,6 +102,22 @@ class RunContext:
         """The key (``common.cache.artefact_key``) of an artefact made in this run from
         ``settings``, the ``inputs`` weights (role -> sha256) and the code of module ``code_of``."""
         return artefact_key(settings, self.data_key, inputs, code_sha256(code_of) if code_of else "")
+
+    def checkpoint(self, name: str) -> Path:
+        """``checkpoints/<dataset>-<profile>/<name>.pt``: where this run caches checkpoint ``name``."""
+        return checkpoint_path(self.dataset, self.profile.name, name)
+
+    def cached_checkpoint(self, name: str, key: dict) -> tuple[torch.nn.Module, dict] | None:
+        """Checkpoint ``name`` of this run as ``(model on the run's device, eval mode; meta)`` when
+        its key is ``key`` (``common.cache.cached_model``), else None (the caller trains it). A
+        variant that has not made it yet first looks at its study profile's checkpoint of that
+        name: a variant changes only what it changes (a ``student_epochs`` variant's teachers are
+        the study's), and the key says whether it did."""
+        path = self.checkpoint(name)
+        if path.exists() or not self.profile.base:
+            return cached_model(path, name, key, self.dataset, self.profile.name, self.device)
+        study = checkpoint_path(self.dataset, self.profile.base, name)
+        return cached_model(study, name, key, self.dataset, self.profile.base, self.device)
 
     def resume_file(self, desc: str) -> Path:
         """Where an uncached training labelled ``desc`` (a fine-tune, a QAT run) keeps its state

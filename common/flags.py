@@ -1,7 +1,8 @@
 """The flags every script shares, declared without importing torch.
 
 Every script of the study takes ``--profile --dataset --data-dir --device --seed --compile
---train-step --jobs --deterministic --no-progress`` (``add_common_args``). Building a parser
+--train-step --jobs --deterministic --no-progress --set`` (``add_common_args``); a stage's script
+builds its parser as a ``StageParser``, which tells a run of the study from a variant. Building a parser
 imports nothing heavy, so ``--help`` of any script answers at once and the stage declaration
 reads a script's defaults cheaply; ``common.cli.RunContext`` turns the parsed flags into the
 run's profile, device and data. The names the flags choose from are plain constants here:
@@ -14,7 +15,7 @@ import argparse
 import math
 
 from common import errors
-from common.profiles import PROFILES
+from common.profiles import OVERRIDABLE, OVERRIDES_ENV, PROFILES, parse_override
 
 DEFAULT_SEED = 0   # every script's --seed unless given (run_all passes none)
 STEP_MODES = ("auto", "eager", "graphed")     # common.train_step's modes of a training step
@@ -99,4 +100,39 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "without it). CPU trainings are deterministic for a given thread count anyway")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bars (they are shown only on a terminal anyway; epoch summaries are printed)")
+    parser.add_argument("--set", nargs="+", type=parse_override, default=[], metavar="KEY=VALUE",
+                        help=f"change profile values for this run, e.g. --set student_epochs=20 lr=0.05 (also "
+                             f"${OVERRIDES_ENV}); keys: {', '.join(OVERRIDABLE)}. The run is a variant: its "
+                             "results and checkpoints go to a folder named after what changed")
+    parser.add_argument("--variant", type=variant_label, default=None, metavar="NAME",
+                        help="name this run's variant: its results and checkpoints go to <dataset>-<profile>+NAME/ "
+                             "(default: a run whose flags or --set values differ from the study's is named after them)")
     return parser
+
+
+def variant_label(text: str) -> str:
+    """argparse type of ``--variant``: a name for a folder (letters, digits, ``._=,-``)."""
+    if not text or not all(c.isalnum() or c in "._=,-" for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r}: a variant's name uses letters, digits and . _ = , - only")
+    return text
+
+
+# Flags that change how a script runs, not what it computes: everything else a stage's script is
+# given with another value than its default makes the run a variant (``StageParser``).
+OPERATIONAL = frozenset({"help", "profile", "dataset", "data_dir", "device", "jobs", "no_progress", "set",
+                         "variant", "compile", "train_step", "deterministic", "force"})
+
+
+class StageParser(argparse.ArgumentParser):
+    """The command line of a stage's script. Run with no flags, a script does what the study does
+    (its defaults are the study's); after parsing, ``work_flags`` holds every flag given with a
+    value other than its default that changes what it computes (all but ``OPERATIONAL``), and
+    ``common.cli.RunContext`` makes such a run a variant with its own results and checkpoint
+    folders (``common.profiles.Profile.varied``), so it never writes over the study's."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        namespace.work_flags = {a.dest: getattr(namespace, a.dest) for a in self._actions
+                                if a.dest not in OPERATIONAL and hasattr(namespace, a.dest)
+                                and getattr(namespace, a.dest) != a.default}
+        return namespace, extras

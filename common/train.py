@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from common.architectures import VGG_STAGES
-from common.flags import add_common_args
+from common.flags import StageParser, add_common_args
 
 BASELINE_MODELS = ("vgg11", "vgg16", "vgg19")
 
@@ -31,7 +31,7 @@ def baseline_row(meta: dict, macs: int) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     """The command line of this stage (its shared flags and its own); built without running
     anything, so importing the script and calling this reads its flags and defaults."""
-    parser = add_common_args(argparse.ArgumentParser(description=__doc__,
+    parser = add_common_args(StageParser(description=__doc__,
                                                      formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--model", "--models", nargs="+", default=list(BASELINE_MODELS),
                         choices=sorted(VGG_STAGES), dest="models")

@@ -12,9 +12,11 @@ DKD candidate's settings, validation and test top-1, at --seed; dkd_tuned is the
 validation, and that choice trains every seed) and, with several seeds, students_summary.csv (mean
 and standard deviation of top-1 per method).
 
-Seeds can be trained in separate runs: ``--seeds 1 2`` keeps the seed-0 rows of an existing
-students.csv written with the same teacher (same test top-1) and recipe, and reads the DKD choice
-from dkd_tuning.csv instead of retraining the candidates; the provenance names both runs.
+Run alone with no flags it trains what the study trains: every method at the study's seeds (0 1 2;
+the smoke profile's --seed). Other --methods or --seeds make a variant, written into its own folder
+(``results/<dataset>-<profile>+seeds=1,2/``...), never over the study's students.csv; within one
+folder, rows of other seeds written with the same teacher and recipe are kept, and the DKD choice is
+read from dkd_tuning.csv instead of retraining the candidates; the provenance names both runs.
 """
 
 import argparse
@@ -23,23 +25,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.flags import add_common_args  # noqa: E402
-from distillation.names import STUDENT_METHODS, TEACHER, TEACHERS  # noqa: E402
+from common.flags import StageParser, add_common_args  # noqa: E402
+from distillation.names import STUDENT_METHODS, STUDY_SEEDS, TEACHER, TEACHERS, student_seeds  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of this stage (its shared flags and its own); built without running
     anything, so importing the script and calling this reads its flags and defaults."""
-    parser = add_common_args(argparse.ArgumentParser(
+    parser = add_common_args(StageParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--methods", nargs="+", choices=list(STUDENT_METHODS), default=list(STUDENT_METHODS),
                         help="students to train (the six methods as published and dkd_tuned, DKD with "
                              "the candidate settings best on validation)")
     parser.add_argument("--teacher", default=TEACHER, choices=TEACHERS, help="baseline used as teacher")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
-                        help="student seeds (default: --seed); rows of other seeds already in "
-                             "students.csv from the same teacher and recipe are kept, so seeds can be "
-                             "trained in separate runs. --seed is the seed DKD's settings are chosen at")
+                        help=f"student seeds (default: the study's, {' '.join(map(str, STUDY_SEEDS))}; "
+                             "--seed on the smoke profile); rows of other seeds already in the run's "
+                             "students.csv from the same teacher and recipe are kept. --seed is the seed "
+                             "DKD's settings are chosen at")
     return parser
 
 
@@ -55,7 +58,7 @@ def main(argv=None):
     from distillation.summary import seed_summary
 
     ctx = RunContext.from_args(args)
-    seeds = args.seeds or [ctx.seed]
+    seeds = student_seeds(args.seeds, ctx.seed, ctx.profile.study_name)
     teacher, teacher_meta = get_teacher(ctx, args.teacher)  # one teacher (of --seed) for every seed
     teacher_prov = teacher_provenance(teacher_meta)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.flags import add_common_args, positive_int  # noqa: E402
+from common.flags import StageParser, add_common_args, positive_int  # noqa: E402
 from distillation.names import TEACHER, TEACHERS  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def summary_rows(rows: list[dict]) -> list[dict]:
 def build_parser() -> argparse.ArgumentParser:
     """The command line of this stage (its shared flags and its own); built without running
     anything, so importing the script and calling this reads its flags and defaults."""
-    parser = add_common_args(argparse.ArgumentParser(
+    parser = add_common_args(StageParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--images", type=positive_int, default=64, help="test images (seeded choice)")
     parser.add_argument("--teacher", default=TEACHER, choices=TEACHERS, help="baseline used as teacher")

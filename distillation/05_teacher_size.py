@@ -12,14 +12,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.flags import add_common_args  # noqa: E402
+from common.flags import StageParser, add_common_args  # noqa: E402
 from distillation.names import METHOD_NAMES, TEACHERS  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of this stage (its shared flags and its own); built without running
     anything, so importing the script and calling this reads its flags and defaults."""
-    parser = add_common_args(argparse.ArgumentParser(
+    parser = add_common_args(StageParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--teachers", nargs="+", default=["vgg16", "vgg19"], choices=TEACHERS)
     parser.add_argument("--method", default="kd", choices=sorted(METHOD_NAMES))

@@ -20,3 +20,13 @@ METHOD_NAMES = ("independent", "label_smoothing", "kd", "dkd", "hints", "crd")
 # best validation top-1.
 TUNED_DKD = "dkd_tuned"
 STUDENT_METHODS: dict[str, str] = {**{m: m for m in METHOD_NAMES}, TUNED_DKD: "dkd"}
+
+STUDY_SEEDS = (0, 1, 2)   # the students' seeds in the study (mean and std); the smoke profile trains --seed only
+
+
+def student_seeds(seeds: list[int] | None, seed: int, profile: str) -> list[int]:
+    """The seeds distillation/01 trains: ``seeds`` when given (``--seeds``), else the study's:
+    ``STUDY_SEEDS``, or ``[seed]`` on the ``smoke`` study profile (``profile``)."""
+    if seeds:
+        return list(seeds)
+    return [seed] if profile == "smoke" else list(STUDY_SEEDS)

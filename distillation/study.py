@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.baselines import finetune_recipe, get_baseline, train_and_cache
-from common.cache import KEY, cached_model, weights_sha256
-from common.checkpoints import announce, checkpoint_path, save_checkpoint
+from common.cache import KEY, weights_sha256
+from common.checkpoints import announce, save_checkpoint
 from common.cli import RunContext
 from common.data import num_classes
 from common.jobs import Job
@@ -100,8 +100,8 @@ def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
     recipe = student_recipe(ctx)
     key = ctx.artefact_key({"method": method, "hparams": hparams, "recipe": recipe.cache_key()},
                            {} if teacher is None else {"teacher": weights_sha256(teacher)}, __name__)
-    path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
-    if not force and (hit := cached_model(path, name, key, ctx.dataset, ctx.profile.name, ctx.device)):
+    path = ctx.checkpoint(name)
+    if not force and (hit := ctx.cached_checkpoint(name, key)):
         return hit
     splits = ctx.splits
     torch.manual_seed(ctx.seed)  # every student starts from the same initial weights

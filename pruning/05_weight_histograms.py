@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.flags import add_common_args  # noqa: E402
+from common.flags import StageParser, add_common_args  # noqa: E402
 
 
 def weight_stats(model_name, model):
@@ -32,7 +32,7 @@ def weight_stats(model_name, model):
 def build_parser() -> argparse.ArgumentParser:
     """The command line of this stage (its shared flags and its own); built without running
     anything, so importing the script and calling this reads its flags and defaults."""
-    parser = add_common_args(argparse.ArgumentParser(description=__doc__))
+    parser = add_common_args(StageParser(description=__doc__))
     return parser
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.flags import add_common_args  # noqa: E402
+from common.flags import StageParser, add_common_args  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of this stage (its shared flags and its own); built without running
     anything, so importing the script and calling this reads its flags and defaults."""
-    parser = add_common_args(argparse.ArgumentParser(description=__doc__))
+    parser = add_common_args(StageParser(description=__doc__))
     parser.add_argument("--images", type=int, default=32, help="test images (seeded choice)")
     return parser
 

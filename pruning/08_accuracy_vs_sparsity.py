@@ -12,13 +12,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.flags import add_common_args, fraction, positive_int  # noqa: E402
+from common.flags import StageParser, add_common_args, fraction, positive_int  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of this stage (its shared flags and its own); built without running
     anything, so importing the script and calling this reads its flags and defaults."""
-    parser = add_common_args(argparse.ArgumentParser(description=__doc__))
+    parser = add_common_args(StageParser(description=__doc__))
     parser.add_argument("--targets", type=fraction, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9],
                         help="overall sparsities to prune to and fine-tune, each in [0, 1)")
     parser.add_argument("--finetune-epochs", type=positive_int, default=None,

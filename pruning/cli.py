@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import argparse
 
-from common.flags import add_common_args, fraction
+from common.flags import StageParser, add_common_args, fraction
 from pruning.kinds import FINAL_TARGET, KindNames
 
 
 def _parser(description: str) -> argparse.ArgumentParser:
-    return add_common_args(argparse.ArgumentParser(
+    return add_common_args(StageParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter))
 
 

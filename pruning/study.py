@@ -16,8 +16,8 @@ import torch
 from tqdm.auto import tqdm
 
 from common.baselines import finetune_recipe, get_baseline
-from common.cache import KEY, cached_model, weights_sha256
-from common.checkpoints import checkpoint_path, save_checkpoint
+from common.cache import KEY, weights_sha256
+from common.checkpoints import save_checkpoint
 from common.cli import RunContext
 from common.models import VGG, count_parameters
 from common.numerics import machine_kind
@@ -286,10 +286,10 @@ def get_final(ctx: RunContext, kind: PruningKind, target: float = FINAL_TARGET, 
     """
     name = final_name(kind.name, target, ctx.seed)
     base, _ = get_baseline(ctx, "vgg11")
-    path = checkpoint_path(ctx.dataset, ctx.profile.name, name)
+    path = ctx.checkpoint(name)
     key = ctx.artefact_key({kind.target_key: target, "grid": list(kind.grid),
                             "recipe": finetune_recipe(ctx).cache_key()}, {"base model": weights_sha256(base)}, __name__)
-    if not force and (hit := cached_model(path, name, key, ctx.dataset, ctx.profile.name, ctx.device)):
+    if not force and (hit := ctx.cached_checkpoint(name, key)):
         return hit
     rule, base_val = ratio_rule(ctx, kind, base)
     ratios, delta = rule(target)

@@ -1,7 +1,7 @@
 """k-bit scaling law (Dettmers & Zettlemoyer 2023): accuracy against total model bits.
 
 Weight-only quantization of every model size the study has trained (VGG-11, VGG-16, VGG-19
-baselines, plus the 70%-channel-pruned VGG-11 when --with-pruned) for k in {2,3,4,5,6,8} and 16,
+baselines, and the 70%-channel-pruned VGG-11 unless --no-with-pruned) for k in {2,3,4,5,6,8} and 16,
 integer and NF-k (normal-quantile) data types, per-channel and 32-input groups. PTQ for all;
 QAT (one fine-tune epoch by default) on VGG-11 for k in --qat-bits. Accuracy is top-1 on the test
 split, simulated (fp32 arithmetic on rounded weights); total_bits counts codes, float16 block
@@ -18,19 +18,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.flags import add_common_args, positive_int  # noqa: E402
+from common.flags import StageParser, add_common_args, positive_int  # noqa: E402
 from quantization.settings import K_BITS  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of this stage (its shared flags and its own); built without running
     anything, so importing the script and calling this reads its flags and defaults."""
-    parser = add_common_args(argparse.ArgumentParser(
+    parser = add_common_args(StageParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--models", nargs="+", default=["vgg11", "vgg16", "vgg19"],
                         help="baselines to quantize (each is trained and cached if missing)")
-    parser.add_argument("--with-pruned", action="store_true",
-                        help="add the 70%%-channel-pruned VGG-11 of the pruning study (built if missing)")
+    parser.add_argument("--with-pruned", action=argparse.BooleanOptionalAction, default=True,
+                        help="add the 70%%-channel-pruned VGG-11 of the pruning study (built if missing; "
+                             "the study does)")
     parser.add_argument("--bits", type=int, nargs="+", default=list(K_BITS))
     parser.add_argument("--qat-bits", type=int, nargs="*", default=[2, 3, 4],
                         help="k values that also get QAT on VGG-11 (none: PTQ only)")

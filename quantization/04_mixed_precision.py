@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from common.flags import add_common_args, positive_int  # noqa: E402
+from common.flags import StageParser, add_common_args, positive_int  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of this stage (its shared flags and its own); built without running
     anything, so importing the script and calling this reads its flags and defaults."""
-    parser = add_common_args(argparse.ArgumentParser(
+    parser = add_common_args(StageParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--low-bits", type=int, nargs="+", default=[4, 3, 2],
                         help="the low bit width of rule (ii), one budget each")

@@ -22,6 +22,8 @@ from pathlib import Path
 REPORT = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPORT.parent))  # run as a script from anywhere
 
+from common.flags import variant_label  # noqa: E402
+from common.profiles import parse_override, run_profile  # noqa: E402
 from common.results import atomic_path, results_root, run_folder  # noqa: E402
 from report.content import TABLES, numbers  # noqa: E402
 from report.latex import number_macros  # noqa: E402
@@ -154,11 +156,15 @@ def build_report(dataset: str, profile: str, pages: tuple[int, int] = MAIN_PAGES
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", required=True, choices=["smoke", "cpu", "full"])
+    parser.add_argument("--set", nargs="+", type=parse_override, default=[], metavar="KEY=VALUE",
+                        help="the profile values a variant run changed (its results folder is named after them)")
+    parser.add_argument("--variant", type=variant_label, default=None, help="the variant's name, if it was given one")
     parser.add_argument("--dataset", default="cifar100", choices=["cifar100", "cifar10"])
     parser.add_argument("--pages", type=int, nargs=2, default=list(MAIN_PAGES), metavar=("MIN", "MAX"),
                         help="allowed pages of the main part (before the references)")
     args = parser.parse_args(argv)
-    _, problems = build_report(args.dataset, args.profile, tuple(args.pages))
+    profile = run_profile(args, announce=False).name   # a variant's own folder under --set / $OVERRIDES
+    _, problems = build_report(args.dataset, profile, tuple(args.pages))
     for problem in problems:
         print(f"[report] problem: {problem}", file=sys.stderr)
     sys.exit(1 if problems else 0)

@@ -277,11 +277,11 @@ def projected_minutes(stages, flags: list[str]) -> tuple[float, str]:
     """(projected minutes, throughput source) of running ``stages`` (a part of the declaration),
     with the plan's command-line ``flags`` (profile, dataset, data folder, device, workers): its
     throughput figures are this device's earlier measurement, else a short benchmark now (cached)."""
-    from common.profiles import get_profile
+    from common.profiles import run_profile
     from study.projection import project
 
     args = build_parser().parse_args(flags)
-    profile = get_profile(args.profile, announce=False)
+    profile = run_profile(args, announce=False)
     work = plan_work(profile, recorded_dkd_selection(args.dataset, profile.name), stages)
     throughput = resolve_throughput(args, profile, work)
     workers, speedup, _ = concurrency(args, throughput.device)
@@ -317,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from common.profiles import get_profile
+    from common.profiles import run_profile
 
     args = build_parser().parse_args(argv)
     from common.cli import resolve_device
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     from study.work import SEED
 
     started = time.time()
-    profile = get_profile(args.profile, announce=False)
+    profile = run_profile(args, announce=False)
     dkd = args.dkd_selected or recorded_dkd_selection(args.dataset, profile.name)
     work = plan_work(profile, dkd_selected=dkd)
     if dkd:

@@ -77,7 +77,7 @@ def expected(stage: Stage, profile: Profile, settings: PlanSettings, where: RunF
     """The deciding part of ``stage``'s record for a run now (``DECIDING``), with the hashes of
     the results files it reads as they are on disk now (a missing one is absent)."""
     work = stage.work(stage, settings)
-    return {"command": [stage.script, *stage.own_args(profile)],
+    return {"command": [stage.script],
             "work": {"trainings": [{k: v for k, v in asdict(t).items() if k != "stage"} for t in work.jobs],
                      "evaluations": [{k: v for k, v in asdict(e).items() if k != "stage"} for e in work.evaluations]},
             "recipe": {k: getattr(profile, k) for k in RECIPE_FIELDS},

@@ -40,8 +40,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common import errors
-from common.flags import DATASET_NAMES
-from common.profiles import PROFILE_ORIGIN, PROFILES, default_profile_name, get_profile
+from common.flags import DATASET_NAMES, variant_label
+from common.profiles import (OVERRIDABLE, OVERRIDES_ENV, PROFILE_ORIGIN, PROFILES, override_text, parse_override,
+                             run_profile)
 
 # The stage declaration (study.stages), the records and the plan import torch: they are imported
 # inside the functions below, after the command line is parsed, so that --help answers at once.
@@ -63,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("targets", nargs="*", help="stages or tasks to run (default: all), e.g. distillation")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=env("PROFILE") or None)
+    parser.add_argument("--set", nargs="+", type=parse_override, default=[], metavar="KEY=VALUE",
+                        help=f"change profile values for every stage, e.g. --set student_epochs=20 lr=0.05 (also "
+                             f"${OVERRIDES_ENV}); keys: {', '.join(OVERRIDABLE)}. The run is a variant with its own "
+                             "results and checkpoint folders, named after what changed")
+    parser.add_argument("--variant", type=variant_label, default=env("VARIANT") or None, metavar="NAME",
+                        help="name the run's variant: outputs in <dataset>-<profile>+NAME/ (default: named after --set)")
     parser.add_argument("--dataset", choices=sorted(DATASET_NAMES), default=env("DATASET") or "cifar100")
     parser.add_argument("--data-dir", default=env("CIFAR_DIR") or "data")
     parser.add_argument("--device", default=env("DEVICE") or None)
@@ -112,10 +119,18 @@ def select(targets: list[str], settings: PlanSettings) -> list[Stage]:
     return [s for s in STAGES if s.name in chosen]
 
 
+def set_flags(args: argparse.Namespace) -> list[str]:
+    """``--set key=value ...`` of the runner's overrides and its ``--variant`` ([] without)."""
+    return ((["--set", *(override_text(k, v) for k, v in args.set)] if args.set else [])
+            + (["--variant", args.variant] if args.variant else []))
+
+
 def shared_flags(args: argparse.Namespace, profile_name: str) -> list[str]:
-    """The flags every stage gets: profile, dataset, data folder, and device, workers and
-    progress bars when given."""
+    """The flags every stage gets: its study profile, the ``--set`` overrides, dataset, data
+    folder, and device, workers and progress bars when given (``$OVERRIDES`` reaches the stages
+    through their environment)."""
     flags = ["--profile", profile_name, "--dataset", args.dataset, "--data-dir", args.data_dir]
+    flags += set_flags(args)
     flags += ["--device", args.device] if args.device else []
     flags += ["--jobs", str(args.jobs)] if args.jobs else []
     return flags + ([] if sys.stdout.isatty() else ["--no-progress"])
@@ -134,7 +149,7 @@ def print_projection(stages, args, profile, settings: PlanSettings, where) -> No
         return
     from study.plan import projected_minutes
 
-    flags = [f for f in shared_flags(args, profile.name) if f != "--no-progress"]
+    flags = [f for f in shared_flags(args, profile.study_name) if f != "--no-progress"]
     if args.launcher != "local":    # the jobs run on the cluster's devices: never time this machine
         if not args.throughput:
             print(f"{PREFIX} no time projection for jobs on other machines: give --throughput with a device "
@@ -236,7 +251,7 @@ def run_stages(stages, args, profile, settings, where, launcher, failed: list) -
             continue
         print(f"{PREFIX} === {stage.name} === ({why})", flush=True)
         checkpoint_log = records.forget(stage, where.run_dir)
-        command = stage.command(sys.executable, profile) + shared_flags(args, profile.name)
+        command = stage.command(sys.executable) + shared_flags(args, profile.study_name)
         log = Path(args.log_dir) / f"{stage.name.replace('/', '_')}.log" if args.log_dir else None
         if launcher is None:
             status = run_logged(command, log, {CHECKPOINT_LOG: str(checkpoint_log)})
@@ -271,9 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     from study.records import RunFolders
     from study.stages import REPORT
 
-    profile = get_profile(args.profile or default_profile_name(), announce=False)
+    profile = run_profile(args, announce=False)   # a variant when --set / $OVERRIDES change a value
     if not args.profile:   # the stages are given --profile; their profile line says who chose it
-        os.environ[PROFILE_ORIGIN] = "default of run_all.sh: " + ("CUDA available" if profile.name == "full" else "no CUDA")
+        os.environ[PROFILE_ORIGIN] = "default of run_all.sh: " + ("CUDA available" if profile.study_name == "full" else "no CUDA")
     run_dir = results_root() / run_folder(args.dataset, profile.name)
     where = RunFolders(run_dir, checkpoints_root() / run_folder(args.dataset, profile.name), args.dataset,
                        Path(args.data_dir))
@@ -291,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         launcher = launch_executor(args.launcher, args.dataset, args.data_dir, logs, args.partition,
                                    args.time_minutes, args.gpus_per_job)
     started, failed = time.monotonic(), []
-    if profile.name != "smoke" and not args.no_plan:
+    if profile.study_name != "smoke" and not args.no_plan:
         print_projection(stages, args, profile, settings, where)
     signal.signal(signal.SIGTERM, _interrupt)   # a kill stops the stage as Ctrl-C does
     try:
@@ -306,8 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         # The report is rebuilt every time (seconds), the PDF where LaTeX is installed.
         print(f"{PREFIX} === report ===", flush=True)
         t0 = time.monotonic()
-        status = run_logged([sys.executable, REPORT, "--profile", profile.name, "--dataset", args.dataset],
-                            Path(args.log_dir) / "report.log" if args.log_dir else None)
+        status = run_logged([sys.executable, REPORT, "--profile", profile.study_name, "--dataset", args.dataset,
+                             *set_flags(args)], Path(args.log_dir) / "report.log" if args.log_dir else None)
         print(f"{PREFIX} stage report {'ok' if status == 0 else 'failed'} {round(time.monotonic() - t0)}", flush=True)
         if status:
             failed.append("report")

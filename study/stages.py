@@ -25,14 +25,11 @@ from common.baselines import baseline_jobs, baseline_name
 from common.jobs import Job
 from common.profiles import Profile
 from common.results import PROJECT_ROOT
+from distillation.names import student_seeds
 from distillation.study import colour_stage_jobs, method_student_jobs, students_stage_jobs
 from pruning.study import FINAL_TARGET, final_name
 from study import stage_work as w
 from study.work import SEED, PlanSettings, StageWork
-
-
-def _none(profile: Profile) -> tuple[str, ...]:
-    return ()
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,6 @@ class Stage:
     work: Callable[["Stage", PlanSettings], StageWork]   # its trainings and evaluations, counted
     reads: tuple[str, ...] = ()                 # results files it reads (hashed in its record)
     checkpoints: tuple[str, ...] = ()           # checkpoints it reads (caches)
-    own_args: Callable[[Profile], tuple[str, ...]] = _none   # the flags run_all passes it
     jobs: Callable[[argparse.Namespace, PlanSettings], list[Job]] | None = None   # its pooled trainings
 
     def missing_outputs(self, run_dir) -> list[str]:
@@ -62,16 +58,16 @@ class Stage:
         """The module to run with ``python -m`` for a script inside a package of the library."""
         return self.script.removesuffix(".py").replace("/", ".") if self.script.startswith("common/") else None
 
-    def command(self, python: str, profile: Profile) -> list[str]:
-        """The command that runs it (without the run's shared flags)."""
+    def command(self, python: str) -> list[str]:
+        """The command that runs it (without the run's shared flags): the script with no flags of
+        its own, since its defaults are the study's."""
         head = ["-m", self.module] if self.module else [self.script]
-        return [python, *head, *self.own_args(profile)]
+        return [python, *head]
 
     def arguments(self, profile: Profile) -> argparse.Namespace:
         """Its parsed arguments as run_all runs it: the script's own parser (``build_parser``)
-        over the flags run_all passes, so defaults are read from the script, not restated."""
-        return load_script(self.script).build_parser().parse_args(
-            ["--profile", profile.name, *self.own_args(profile)])
+        with the profile alone, so defaults are read from the script, not restated."""
+        return load_script(self.script).build_parser().parse_args(["--profile", profile.study_name])
 
 
 @lru_cache(maxsize=None)
@@ -84,13 +80,8 @@ def load_script(relative: str):
     return module
 
 
-def _seeds(profile: Profile) -> tuple[str, ...]:
-    # three seeds (mean and std) wherever the gains are meant to be read; smoke trains one
-    return () if profile.name == "smoke" else ("--seeds", "0", "1", "2")
-
-
 def _students_jobs(a: argparse.Namespace, s: PlanSettings) -> list[Job]:
-    seeds = a.seeds or [a.seed]     # as the script: it makes the DKD choice when it trains the tuning seed
+    seeds = student_seeds(a.seeds, a.seed, s.profile.study_name)   # as the script, which makes the DKD choice
     first, tuned = students_stage_jobs(a.methods, seeds, a.teacher, a.seed, s.dkd_selected, tune=a.seed in seeds)
     return first + tuned
 
@@ -131,7 +122,7 @@ STAGES: list[Stage] = [
     _stage(Q + "02_qat", [Q + "qat.csv", Q + "qat_summary.csv", Q + "qat_recovery.png"], w.quantization_qat),
     _stage(Q + "03_scaling_law", [Q + "scaling_law.csv", Q + "scaling_law_frontier.csv", Q + "scaling_law.png",
                                   Q + "scaling_law_vgg11.png"], w.quantization_scaling_law,
-           checkpoints=[VGG11, VGG16, VGG19, STRUCTURED70], own_args=lambda p: ("--with-pruned",)),
+           checkpoints=[VGG11, VGG16, VGG19, STRUCTURED70]),
     _stage(Q + "04_mixed_precision", [Q + "hessian_trace.csv", Q + "mixed_precision.csv", Q + "mixed_precision.png"],
            w.quantization_mixed_precision),
     _stage(Q + "05_outliers", [Q + "outliers_stats.csv", Q + "outliers_distributions.png", Q + "outliers_clipping.png",
@@ -139,7 +130,7 @@ STAGES: list[Stage] = [
            w.quantization_outliers),
     # Distillation (VGG-16 -> VGG-11; VGG-19 for the teacher-size comparison)
     _stage(D + "01_students", [D + "dkd_tuning.csv", STUDENTS_CSV], w.distillation_students,
-           checkpoints=[VGG16], own_args=_seeds, jobs=_students_jobs),
+           checkpoints=[VGG16], jobs=_students_jobs),
     _stage(D + "02_alignment", [D + "alignment.csv"], w.distillation_alignment, reads=[STUDENTS_CSV],
            checkpoints=[VGG16]),
     _stage(D + "03_gradcam", [D + "gradcam_localization.csv", D + "gradcam_localization_summary.csv",

@@ -85,10 +85,15 @@ def isolated_outputs(tmp_path, monkeypatch) -> Path:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+SMOKE_VARIANT = "test"                       # the variant smoke_scripts runs write into
+SMOKE_RUN = f"cifar10-smoke+{SMOKE_VARIANT}"  # ... its results/ and checkpoints/ folder
+
+
 def run_smoke_scripts(tmp: Path, cifar_root: Path, task: str, scripts: list[tuple[str, ...]]) -> Path:
     """Run ``task``'s numbered scripts, each given as (name, *extra flags), in order, through their
     ``main(argv)`` on the smoke profile and the tiny CIFAR-10, with results/ and checkpoints/
-    under ``tmp``. Returns ``tmp``."""
+    under ``tmp``, all in one named variant (``--variant test``: their extra flags make smaller
+    runs than the study's, which a variant's folder keeps apart, ``SMOKE_RUN``). Returns ``tmp``."""
     mp = pytest.MonkeyPatch()
     mp.setenv("RESULTS_DIR", str(tmp / "results"))
     mp.setenv("CHECKPOINT_DIR", str(tmp / "checkpoints"))
@@ -98,7 +103,7 @@ def run_smoke_scripts(tmp: Path, cifar_root: Path, task: str, scripts: list[tupl
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             module.main(["--profile", "smoke", "--dataset", "cifar10", "--data-dir", str(cifar_root),
-                         "--no-progress", *extra])
+                         "--no-progress", "--variant", SMOKE_VARIANT, *extra])
     finally:
         mp.undo()
     return tmp

@@ -5,6 +5,7 @@ import pytest
 from combined.pareto import collect_points, pareto_front, with_fronts, with_latencies
 from combined.pipelines import PIPELINES
 from common.results import read_rows
+from tests.conftest import SMOKE_RUN
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def outputs(cifar_root, tmp_path_factory, smoke_scripts):
     smoke_scripts(tmp, cifar_root, "distillation", [("01_students", "--methods", "independent", "kd",
                                                      "--seeds", "0", "1")])
     smoke_scripts(tmp, cifar_root, "combined", [("01_pipelines", "--rounds", "2"), ("02_pareto", "--rounds", "2")])
-    return tmp / "results" / "cifar10-smoke"
+    return tmp / "results" / SMOKE_RUN
 
 
 def test_every_pipeline_stage_is_measured(outputs):
@@ -36,7 +37,7 @@ def test_every_pipeline_stage_is_measured(outputs):
     for key in (("kd_prune_int8", 2), ("structured_int8_qat", 1)):
         assert by[key]["size_format"].startswith("torch.export int8 program")
     # the int8 QAT stage's size is its saved program (at smoke width its graph outweighs the weights)
-    program = outputs.parents[1] / "checkpoints" / "cifar10-smoke" / "combined" / "structured_int8_qat_1.pt2"
+    program = outputs.parents[1] / "checkpoints" / SMOKE_RUN / "combined" / "structured_int8_qat_1.pt2"
     assert int(by["structured_int8_qat", 1]["size_bytes"]) == program.stat().st_size
     # simulated int4 stages carry no latency; real ones do, all timed in one session
     for r in rows:
@@ -136,7 +137,7 @@ def test_collect_points_reads_every_results_file(tmp_path, write_csv):
 def test_fronts_only_recomputes_the_fronts_from_the_csv(outputs, cifar_root, tmp_path, smoke_scripts):
     import shutil
     shutil.copytree(outputs.parent.parent, tmp_path, dirs_exist_ok=True)
-    path = tmp_path / "results" / "cifar10-smoke" / "combined" / "pareto_points.csv"
+    path = tmp_path / "results" / SMOKE_RUN / "combined" / "pareto_points.csv"
     before = read_rows(path)
     smoke_scripts(tmp_path, cifar_root, "combined", [("02_pareto", "--fronts-only")])
     after = read_rows(path)

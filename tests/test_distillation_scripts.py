@@ -10,6 +10,7 @@ from torch import nn
 
 from common.results import read_rows, read_sidecar
 from distillation.study import DKD_GRID, STUDENTS, TUNED_DKD, alignment
+from tests.conftest import SMOKE_RUN
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def outputs(cifar_root, tmp_path_factory, smoke_scripts):
 
 
 def folder(outputs):
-    return outputs / "results" / "cifar10-smoke" / "distillation"
+    return outputs / "results" / SMOKE_RUN / "distillation"
 
 
 def test_students_are_trained_once_and_listed(outputs):
@@ -31,7 +32,7 @@ def test_students_are_trained_once_and_listed(outputs):
     assert {r["teacher"] for r in rows if r["method"] in ("independent", "label_smoothing")} == {"none"}
     assert {r["teacher"] for r in rows if r["method"] not in ("independent", "label_smoothing")} == {"vgg16"}
     assert all(0 <= float(r["top1_acc"]) <= 100 and float(r["train_seconds"]) > 0 for r in rows)
-    cached = sorted(p.name for p in (outputs / "checkpoints" / "cifar10-smoke").glob("student_*.pt"))
+    cached = sorted(p.name for p in (outputs / "checkpoints" / SMOKE_RUN).glob("student_*.pt"))
     # 5 methods + 6 DKD candidates from vgg16, 3 from the colour teacher, 1 KD student from vgg19
     # -- none twice (dkd_tuned is one of the candidates, not a checkpoint of its own)
     assert len(cached) == 5 + len(DKD_GRID) + 3 + 1 and "student_kd_vgg19_seed0.pt" in cached
@@ -61,7 +62,7 @@ def test_a_later_seed_keeps_the_earlier_rows_and_the_dkd_choice(outputs, cifar_r
     selected = next(r["candidate"] for r in read_rows(folder(tmp_path) / "dkd_tuning.csv") if r["selected"] == "True")
     assert rows[-1]["selected_settings"] == selected
     # seed 1 trained its two students only: the DKD choice came from dkd_tuning.csv, not a new grid
-    trained = {p.name for p in (tmp_path / "checkpoints" / "cifar10-smoke").glob("student_*_seed1.pt")}
+    trained = {p.name for p in (tmp_path / "checkpoints" / SMOKE_RUN).glob("student_*_seed1.pt")}
     assert trained == {"student_independent_none_seed1.pt", f"student_{selected}_vgg16_seed1.pt"}
     summary = {r["method"]: r for r in read_rows(folder(tmp_path) / "students_summary.csv")}
     assert summary["independent"]["seeds"] == "2" and summary["kd"]["seeds"] == "1"

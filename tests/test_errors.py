@@ -34,6 +34,11 @@ def one_line_error(out: subprocess.CompletedProcess) -> str:
     (["distillation/01_students.py", "--teacher", "vgg99"], "invalid choice: 'vgg99'"),
     (["pruning/01_unstructured_sensitivity.py", "--device", "tpu"], "is not a device name"),
     (["pruning/01_unstructured_sensitivity.py", "--jobs", "0"], "must be at least 1"),
+    (["pruning/01_unstructured_sensitivity.py", "--set", "lrr=0.1"], "one of: width, train_images"),
+    (["pruning/01_unstructured_sensitivity.py", "--set", "lr=fast"], "lr must be a number > 0"),
+    (["distillation/01_students.py", "--set", "student_epochs=0"], "student_epochs must be an integer >= 1"),
+    (["-m", "study.runner", "--set", "width=9"], "width must be a number > 0 and <= 4"),
+    (["-m", "study.runner", "--variant", "a/b"], "a variant's name uses letters"),
 ])
 def test_an_out_of_range_value_is_refused_when_parsed(flags, says, tmp_path, cifar_root):
     out = run([*flags, "--profile", "smoke", "--dataset", "cifar10", "--data-dir", str(cifar_root)], tmp_path)
@@ -52,6 +57,14 @@ def test_the_device_check_refuses_what_it_cannot_run_in_one_line(flags, says, tm
     out = run(["-m", "study.device_check", *flags, "--dataset", "cifar10", "--data-dir", str(cifar_root)], tmp_path)
     assert says in one_line_error(out)
     assert not (tmp_path / "results").exists()   # nothing ran
+
+
+def test_bad_overrides_from_the_environment_are_one_line(tmp_path, cifar_root):
+    env_run = subprocess.run([sys.executable, "-m", "common.train", "--profile", "smoke", "--dataset", "cifar10",
+                              "--data-dir", str(cifar_root)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "OVERRIDES": "epochs=2 speed=11", "RESULTS_DIR": str(tmp_path / "r")})
+    assert "$OVERRIDES: 'speed=11': set a profile value as key=value" in one_line_error(env_run)
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_truncated_checkpoint_is_one_line_naming_it(tmp_path, cifar_root):
@@ -80,8 +93,9 @@ def test_ctrl_c_is_one_line_saying_what_was_kept(tmp_path, cifar_root):
     env.pop("PYTHONUNBUFFERED", None)   # as a user's shell has it: the [run] line must still come at once
     proc = subprocess.Popen([sys.executable, "-m", "common.train", "--profile", "smoke", "--dataset", "cifar10",
                              "--data-dir", str(cifar_root), "--model", "vgg11", "vgg16", "vgg19"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in proc.stdout:            # interrupt once the first training is under way
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal,
+    for line in proc.stdout:            # even under a background pytest; interrupt once a training is under way
         if line.startswith("[run]"):
             assert proc.poll() is None, "the [run] line came only at exit: standard output is not line-buffered"
             time.sleep(0.3)             # three smoke trainings take 1.5-4 s after [run] on the machines seen

@@ -24,7 +24,7 @@ def students_run(cifar_root, out: Path, jobs: int) -> subprocess.CompletedProces
     env.update(RESULTS_DIR=str(out / "results"), CHECKPOINT_DIR=str(out / "checkpoints"))
     cmd = [sys.executable, "distillation/01_students.py", "--profile", "smoke", "--dataset", "cifar10",
            "--data-dir", str(cifar_root), "--no-progress", "--methods", "independent", "kd",
-           "--seeds", "0", "1", "--jobs", str(jobs)]
+           "--seeds", "0", "1", "--jobs", str(jobs), "--variant", "two-methods"]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -34,15 +34,15 @@ def test_one_and_two_workers_write_identical_students(cifar_root, tmp_path):
     two = students_run(cifar_root, tmp_path / "two", 2)
     assert two.returncode == 0, two.stderr[-2000:]
     assert "[jobs] 4 students on 2 workers" in two.stdout
-    names = sorted(p.name for p in (tmp_path / "one/checkpoints/cifar10-smoke").glob("student_*.pt"))
+    names = sorted(p.name for p in (tmp_path / "one/checkpoints/cifar10-smoke+two-methods").glob("student_*.pt"))
     assert names == ["student_independent_none_seed0.pt", "student_independent_none_seed1.pt",
                      "student_kd_vgg16_seed0.pt", "student_kd_vgg16_seed1.pt"]
     for name in names:
-        a = torch.load(tmp_path / "one/checkpoints/cifar10-smoke" / name, weights_only=False)
-        b = torch.load(tmp_path / "two/checkpoints/cifar10-smoke" / name, weights_only=False)
+        a = torch.load(tmp_path / "one/checkpoints/cifar10-smoke+two-methods" / name, weights_only=False)
+        b = torch.load(tmp_path / "two/checkpoints/cifar10-smoke+two-methods" / name, weights_only=False)
         for key, tensor in a["state_dict"].items():
             assert torch.equal(tensor, b["state_dict"][key]), f"{name}: {key}"
-    rows = [read_rows(tmp_path / run / "results/cifar10-smoke/distillation/students.csv") for run in ("one", "two")]
+    rows = [read_rows(tmp_path / run / "results/cifar10-smoke+two-methods/distillation/students.csv") for run in ("one", "two")]
     drop = ("train_seconds",)
     assert [{k: v for k, v in r.items() if k not in drop} for r in rows[0]] == \
            [{k: v for k, v in r.items() if k not in drop} for r in rows[1]]

@@ -26,7 +26,7 @@ def students_command(cifar_root: Path) -> list[str]:
     """distillation/01_students.py on smoke, the tiny CIFAR-10 and the CPU, two methods at seed 0."""
     return [sys.executable, "distillation/01_students.py", "--methods", "independent", "kd",
             "--profile", "smoke", "--dataset", "cifar10", "--data-dir", str(cifar_root),
-            "--device", "cpu", "--no-progress"]
+            "--device", "cpu", "--no-progress", "--variant", "two-methods"]
 
 
 def outputs(out: Path) -> dict:
@@ -57,6 +57,8 @@ def test_students_through_submitit_match_the_local_pool(cifar_root, tmp_path, mo
     run_command_on(executor, students_command(cifar_root), env=outputs(remote), cwd=ROOT)
     assert {p.name: p.stat().st_mtime_ns for p in folder.glob("*.pt")} == trained, \
         "the collect step trained a model"
+    assert not list((remote / "checkpoints" / "cifar10-smoke+two-methods").glob("*.pt")), \
+        "the variant retrained what the study's checkpoints hold under the same key"
 
     local = tmp_path / "local"
     env = {**os.environ, **outputs(local)}
@@ -64,7 +66,8 @@ def test_students_through_submitit_match_the_local_pool(cifar_root, tmp_path, mo
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
 
-    rows = [read_rows(out / "results" / "cifar10-smoke" / "distillation" / "students.csv") for out in (remote, local)]
+    rows = [read_rows(out / "results" / "cifar10-smoke+two-methods" / "distillation" / "students.csv")
+            for out in (remote, local)]
     assert [r["method"] for r in rows[0]] == ["independent", "kd"]
     assert [{k: r[k] for k in COMPARED} for r in rows[0]] == [{k: r[k] for k in COMPARED} for r in rows[1]]
 

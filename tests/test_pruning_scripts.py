@@ -4,6 +4,7 @@ import pytest
 
 from common.results import read_rows
 from pruning.study import CHANNEL_GRID, SPARSITY_GRID
+from tests.conftest import SMOKE_RUN
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +15,7 @@ def pruning_outputs(cifar_root, tmp_path_factory, smoke_scripts):
         ("04_structured_final",), ("05_weight_histograms",),
         ("06_compare_models", "--batch-sizes", "1", "8", "--rounds", "3"),
         ("07_gradcam", "--images", "4"), ("08_accuracy_vs_sparsity", "--targets", "0.5", "0.7")])
-    return tmp / "results" / "cifar10-smoke" / "pruning"
+    return tmp / "results" / SMOKE_RUN / "pruning"
 
 
 def test_sensitivity_sweeps_cover_every_layer(pruning_outputs):

@@ -6,6 +6,7 @@ import pytest
 
 from common.results import read_rows
 from quantization.outliers import BITS, QUANTIZERS, SCOPES
+from tests.conftest import SMOKE_RUN
 
 
 @pytest.fixture(scope="module")
@@ -17,12 +18,12 @@ def outputs(cifar_root, tmp_path_factory, smoke_scripts):
         ("04_mixed_precision", "--low-bits", "3", "--hessian-images", "64", "--hutchinson-samples", "4",
          "--rounds", "2"),
         ("05_outliers",)])
-    return tmp / "results" / "cifar10-smoke" / "quantization"
+    return tmp / "results" / SMOKE_RUN / "quantization"
 
 
 def quantized_files(outputs):
     """checkpoints/cifar10-smoke/quantized/ of the module's run (outputs is its quantization results folder)."""
-    return outputs.parents[2] / "checkpoints" / "cifar10-smoke" / "quantized"
+    return outputs.parents[2] / "checkpoints" / SMOKE_RUN / "quantized"
 
 
 def test_ptq_rows_label_every_format_and_measure_real_kernels(outputs):

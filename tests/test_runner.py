@@ -2,6 +2,7 @@
 complete or its work changed, never because of timestamps; a crash in deciding fails the run;
 ``KEEP_GOING=1`` runs past a failed stage and prints the status lines the device check reads."""
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -26,16 +27,17 @@ def fake_stages(isolated_outputs, monkeypatch):
     nothing) and logs the declared checkpoints present in the checkpoint folder as used, as
     ``common.checkpoints`` does; ``ran`` lists the scripts run, ``crash`` names a script that
     writes its first output and then fails."""
-    state = {"ran": [], "crash": None, "count": 0}
+    state = {"ran": [], "crash": None, "count": 0, "commands": []}
 
     def run_logged(command, log, env=None):
         script = command[1] if command[1] != "-m" else command[2].replace(".", "/") + ".py"
         state["ran"].append(script)
+        state["commands"].append(command)
         state["count"] += 1
         stage = next((s for s in STAGES if s.script == script), None)
         if stage is None:
             return 0
-        run = isolated_outputs / "results" / "cifar10-cpu"
+        run = isolated_outputs / "results" / f"cifar10-{profile_of(command).name}"
         for i, output in enumerate(stage.outputs):
             if state["crash"] == script and i == 1:
                 return 1
@@ -50,6 +52,15 @@ def fake_stages(isolated_outputs, monkeypatch):
     monkeypatch.setattr(runner, "run_logged", run_logged)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
     return state
+
+
+def profile_of(command: list[str]):
+    """The profile a stage's command runs under, as the stage's own parser makes it."""
+    from common.flags import add_common_args
+    from common.profiles import run_profile
+
+    args, _ = add_common_args(argparse.ArgumentParser()).parse_known_args(command[2:])
+    return run_profile(args, announce=False)
 
 
 def log_use_as(env: dict, path: Path) -> None:
@@ -295,3 +306,34 @@ def test_ctrl_c_lets_the_running_stage_stop_cleanly(tmp_path):
         runner.run_logged([sys.executable, str(script), str(tmp_path)], tmp_path / "logs" / "stage.log")
     assert (tmp_path / "stopped").read_text() == "cleanly"
     assert time.monotonic() - start < runner.STOP_GRACE_SECONDS
+
+
+def test_set_runs_the_study_as_a_variant_beside_it(fake_stages, isolated_outputs):
+    assert run() == 0
+    study = {p.relative_to(isolated_outputs): p.read_bytes() for p in (isolated_outputs / "results").rglob("*")
+             if p.is_file()}
+    fake_stages["commands"].clear()
+    assert run("--set", "student_epochs=2", "lr=0.05") == 0
+    variant = isolated_outputs / "results" / "cifar10-cpu+lr=0.05+student_epochs=2"
+    assert (variant / "distillation" / "students.csv").exists()
+    assert all(c[c.index("--set"):c.index("--set") + 3] == ["--set", "student_epochs=2", "lr=0.05"]
+               for c in fake_stages["commands"])
+    record = json.loads((variant / "stages" / "baselines" / "baselines.json").read_text())
+    assert record["profile"] == "cpu+lr=0.05+student_epochs=2" and record["recipe"]["lr"] == 0.05
+    assert {p.relative_to(isolated_outputs): p.read_bytes() for p in (isolated_outputs / "results").rglob("*")
+            if p.is_file() and "cifar10-cpu/" in str(p)} == study        # the study's files untouched
+
+
+def test_every_stage_runs_its_script_with_no_flags_of_its_own():
+    """The bug: run_all passed distillation/01 --seeds 0 1 2, which the script alone did not
+    default to, so the script alone trained one seed where the study trains three."""
+    from distillation.names import STUDY_SEEDS, student_seeds
+    from study.stages import load_script
+
+    for stage in STAGES:
+        assert stage.command("py")[1:] in ([stage.script], ["-m", stage.module]), stage.name
+    alone = load_script("distillation/01_students.py").build_parser().parse_args(["--profile", "cpu"])
+    assert student_seeds(alone.seeds, alone.seed, "cpu") == list(STUDY_SEEDS) == [0, 1, 2]
+    assert student_seeds(alone.seeds, alone.seed, "smoke") == [0]
+    assert load_script("quantization/03_scaling_law.py").build_parser().parse_args([]).with_pruned is True
+    assert alone.work_flags == {}

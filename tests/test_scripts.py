@@ -1,5 +1,6 @@
 """Smoke runs of the entry points, as a user runs them, on the tiny fixture dataset."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,20 +20,42 @@ def run(args, env_extra, tmp_path):
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_train_writes_baselines_and_reuses_the_cache(cifar_root, tmp_path):
+def test_a_script_alone_does_the_studys_work_and_flags_make_a_variant_beside_it(cifar_root, tmp_path):
+    """The bug: a script run with other flags (a subset of the models, another seed) wrote over
+    the study's results, and a stage then called them up to date. Now a run with flags that
+    change the work is a variant in its own folder; with none it does what the study does."""
     cmd = [sys.executable, "-m", "common.train", "--profile", "smoke", "--dataset", "cifar10",
-           "--data-dir", str(cifar_root), "--no-progress", "--model", "vgg11", "vgg16"]
-    first = run(cmd, {}, tmp_path)
-    assert first.returncode == 0, first.stderr
-    rows = read_rows(tmp_path / "results" / "cifar10-smoke" / "baselines" / "baselines.csv")
-    assert [r["model"] for r in rows] == ["vgg11", "vgg16"]
+           "--data-dir", str(cifar_root), "--no-progress"]
+    results, checkpoints = tmp_path / "results", tmp_path / "checkpoints"
+    one = run(cmd + ["--model", "vgg11"], {}, tmp_path)
+    assert one.returncode == 0, one.stderr
+    variant = "cifar10-smoke+models=vgg11"
+    assert [r["model"] for r in read_rows(results / variant / "baselines" / "baselines.csv")] == ["vgg11"]
+    assert (checkpoints / variant / "vgg11_seed0.pt").exists() and not (results / "cifar10-smoke").exists()
+    sidecar = json.loads((results / variant / "baselines" / "baselines.json").read_text())
+    assert sidecar["profile"] == "smoke+models=vgg11" and sidecar["profile_settings"]["base"] == "smoke"
+
+    study = run(cmd, {}, tmp_path)             # no flags: the study's three baselines
+    assert study.returncode == 0, study.stderr
+    rows = read_rows(results / "cifar10-smoke" / "baselines" / "baselines.csv")
+    assert [r["model"] for r in rows] == ["vgg11", "vgg16", "vgg19"]
     assert all(r["dataset"] == "cifar10" and r["profile"] == "smoke" and r["epochs"] == "1" for r in rows)
-    assert (tmp_path / "results" / "cifar10-smoke" / "baselines" / "baselines.json").exists()
-    assert (tmp_path / "checkpoints" / "cifar10-smoke" / "vgg11_seed0.pt").exists()
-    second = run(cmd[:-2] + ["vgg11"], {}, tmp_path)
-    assert second.returncode == 0 and "[cache] vgg11_seed0" in second.stdout
-    rows_again = read_rows(tmp_path / "results" / "cifar10-smoke" / "baselines" / "baselines.csv")
-    assert rows_again == rows  # vgg16's row kept, vgg11's row identical from the cache
+    again = run(cmd + ["--model", "vgg11"], {}, tmp_path)
+    assert again.returncode == 0 and f"{checkpoints / variant / 'vgg11_seed0.pt'}" in again.stdout   # its own cache
+    assert read_rows(results / "cifar10-smoke" / "baselines" / "baselines.csv") == rows
+
+
+def test_set_overrides_a_profile_value_into_a_variant_folder(cifar_root, tmp_path):
+    cmd = [sys.executable, "-m", "common.train", "--profile", "smoke", "--dataset", "cifar10",
+           "--data-dir", str(cifar_root), "--no-progress", "--variant", "two-epochs", "--model", "vgg11"]
+    out = run(cmd + ["--set", "epochs=2"], {}, tmp_path)
+    assert out.returncode == 0, out.stderr
+    run_dir = tmp_path / "results" / "cifar10-smoke+two-epochs" / "baselines"
+    assert read_rows(run_dir / "baselines.csv")[0]["epochs"] == "2"
+    settings = json.loads((run_dir / "baselines.json").read_text())["profile_settings"]
+    assert settings["epochs"] == 2 and settings["base"] == "smoke"
+    from_env = run(cmd[:-4] + ["--model", "vgg11"], {"OVERRIDES": "epochs=2"}, tmp_path)   # the same run
+    assert from_env.returncode == 0 and "cifar10-smoke+epochs=2+models=vgg11" in from_env.stdout
 
 
 def test_benchmark_prints_images_per_second_last(cifar_root, tmp_path):
@@ -87,17 +110,15 @@ def test_run_all_smoke_runs_skips_and_reports_failures(cifar_root, tmp_path):
     assert broken.returncode != 0 and "FAILED at stage 'baselines'" in broken.stderr
 
 
-def test_a_baselines_stage_missing_one_of_its_models_trains_it(cifar_root, tmp_path):
-    """The bug: after ``common.train --model vgg11 vgg16`` the baselines stage was 'up to date'
-    (its CSV was newer than the checkpoints) with no VGG-19. A run outside the runner leaves no
-    completion record, so the stage runs and trains what is missing."""
+def test_a_study_script_run_outside_the_runner_leaves_its_stage_to_run(cifar_root, tmp_path):
+    """A run outside the runner leaves no completion record, so the stage runs (finding every
+    model cached) and records itself."""
     common = ["--profile", "smoke", "--dataset", "cifar10", "--data-dir", str(cifar_root), "--no-progress"]
-    alone = run([sys.executable, "-m", "common.train", *common, "--model", "vgg11", "vgg16"], {}, tmp_path)
+    alone = run([sys.executable, "-m", "common.train", *common], {}, tmp_path)
     assert alone.returncode == 0, alone.stderr
     stage = run(["./run_all.sh", "baselines", "--no-report"],
                 {"PROFILE": "smoke", "DATASET": "cifar10", "CIFAR_DIR": str(cifar_root)}, tmp_path)
     assert stage.returncode == 0, stage.stdout + stage.stderr
-    assert "no completion record" in stage.stdout
-    assert (tmp_path / "checkpoints" / "cifar10-smoke" / "vgg19_seed0.pt").exists()
+    assert "no completion record" in stage.stdout and "trained in" not in stage.stdout
     rows = read_rows(tmp_path / "results" / "cifar10-smoke" / "baselines" / "baselines.csv")
     assert [r["model"] for r in rows] == ["vgg11", "vgg16", "vgg19"]
