@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ import torch
 from common.cache import KEY, artefact_key, cached_model, reusable
 from common.checkpoints import checkpoint_path
 from common.code import code_sha256
+from common.curves import TENSORBOARD_DIR
 from common.data import CifarSplits, DatasetNotFoundError, ensure_dataset, load_splits, resolve_data_dir, split_key
 from common.profiles import Profile, run_profile
 from common.results import (checkpoints_root, provenance, read_rows, read_sidecar, results_dir, run_folder,
@@ -68,6 +70,8 @@ class RunContext:
             raise SystemExit("error: --compile cannot be combined with --train-step graphed (the CUDA "
                              "graph records the uncompiled model); drop one of them")
         numerics = set_numerics(args.deterministic)   # before any CUDA kernel: fp32 is IEEE fp32
+        if getattr(args, "tensorboard", None):      # every fit of this run (and of its workers) logs there
+            os.environ[TENSORBOARD_DIR] = str(Path(args.tensorboard).resolve())
         device = resolve_device(args.device)
         jobs = default_jobs(device) if args.jobs is None else args.jobs
         if jobs < 1:

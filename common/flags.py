@@ -104,6 +104,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help=f"change profile values for this run, e.g. --set student_epochs=20 lr=0.05 (also "
                              f"${OVERRIDES_ENV}); keys: {', '.join(OVERRIDABLE)}. The run is a variant: its "
                              "results and checkpoints go to a folder named after what changed")
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="also write every training's epochs as TensorBoard scalars under DIR/<training>/ "
+                             "(needs pip install tensorboard)")
     parser.add_argument("--variant", type=variant_label, default=None, metavar="NAME",
                         help="name this run's variant: its results and checkpoints go to <dataset>-<profile>+NAME/ "
                              "(default: a run whose flags or --set values differ from the study's is named after them)")
@@ -120,7 +123,7 @@ def variant_label(text: str) -> str:
 # Flags that change how a script runs, not what it computes: everything else a stage's script is
 # given with another value than its default makes the run a variant (``StageParser``).
 OPERATIONAL = frozenset({"help", "profile", "dataset", "data_dir", "device", "jobs", "no_progress", "set",
-                         "variant", "compile", "train_step", "deterministic", "force"})
+                         "variant", "tensorboard", "compile", "train_step", "deterministic", "force"})
 
 
 class StageParser(argparse.ArgumentParser):

@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     from common.baselines import baseline_jobs, get_baseline   # here: --help imports no torch
     from common.cli import RunContext
+    from common.curves import curve_rows, write_curves
     from common.jobs import run_jobs
     from common.measure import count_macs
     from common.results import read_rows, write_results
@@ -51,14 +52,17 @@ def main(argv: list[str] | None = None) -> None:
 
     # trained concurrently with --jobs N, then read from the checkpoint cache
     run_jobs(ctx, baseline_jobs(args.models, ctx.seed, args.force), desc="baselines")
-    new_rows = [baseline_row(meta, count_macs(model))
-                for model, meta in (get_baseline(ctx, name) for name in args.models)]
+    trained = [get_baseline(ctx, name) for name in args.models]
+    new_rows = [baseline_row(meta, count_macs(model)) for model, meta in trained]
     csv_path = ctx.results_dir("baselines") / "baselines.csv"
     fresh = {(r["model"], str(r["seed"])) for r in new_rows}
     kept = [{k: v for k, v in r.items() if k not in ("dataset", "profile")}
             for r in read_rows(csv_path) if (r["model"], r["seed"]) not in fresh]
     rows = sorted(kept + new_rows, key=lambda r: (r["model"], int(r["seed"])))
     write_results(rows, csv_path, ctx.provenance(models=[r["model"] for r in rows]))
+    curves = [row for _, meta in trained for row in curve_rows(meta["name"], meta["history"])]
+    write_curves(curves, ctx.results_dir("baselines") / "curves.csv", ctx.provenance(models=args.models),
+                 f"Baselines: training curves ({ctx.dataset}, {ctx.profile.name} profile)")
     for r in new_rows:
         print(f"{r['model']}: top1={r['top1_acc']}% top5={r['top5_acc']}% "
               f"params={r['params']} train_seconds={r['train_seconds']}")

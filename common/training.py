@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from common.augment import BatchTransform
 from common.cache import START, artefact_key, weights_sha256
+from common.curves import log_epoch, tensorboard_writer
 from common.data import CifarSplits, iterate_batches
 from common.profiles import Profile
 from common.numerics import fast_bf16_available
@@ -157,6 +158,7 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
     steps_per_epoch = max(1, len(images) // recipe.batch_size)
     total_steps, step, history, lr = recipe.epochs * steps_per_epoch, 0, [], recipe.lr
     generators = {"augment": aug_gen, "shuffle": shuffle_gen}
+    board = tensorboard_writer(desc)   # None unless --tensorboard
     state = load_state(resume, key, desc) if resume is not None else None
     if state is not None:
         restore_state(state, model, runner.optimizer, generators)
@@ -189,12 +191,15 @@ def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.dev
             row[f"{eval_split}_top1_acc"] = evaluate(model, eval_images, eval_labels, splits.name)["top1_acc"]
         row["seconds"] = time.perf_counter() - start
         history.append(row)
+        log_epoch(board, row)
         print(f"[{desc}] " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                         for k, v in row.items()), flush=True)
         if resume is not None and epoch < recipe.epochs:
             save_state(resume, key, model, runner.optimizer, epoch, step, history, generators)
     if resume is not None and not keep_state:
         resume.unlink(missing_ok=True)
+    if board is not None:
+        board.close()
     return history
 
 

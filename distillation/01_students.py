@@ -50,6 +50,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     # imported here, after parsing: --help and build_parser() import no torch
     from common.cli import RunContext
+    from common.curves import curve_rows, write_curves
     from common.jobs import run_jobs
     from common.results import write_results
     from distillation.study import (TASK, TUNED_DKD, get_teacher, kept_student_rows, recorded_dkd_selection,
@@ -80,11 +81,13 @@ def main(argv=None):
         run_jobs(ctx, students_stage_jobs([TUNED_DKD], seeds, args.teacher, ctx.seed, dkd_selected, False)[1],
                  desc="dkd_tuned")
 
-    rows = []
+    rows, curves = [], []
     for seed in seeds:
         run = ctx.but(seed=seed)
         for name in args.methods:
-            rows.append(student_row(study_student(run, name, teacher, teacher_meta, dkd_selected)[1]))
+            meta = study_student(run, name, teacher, teacher_meta, dkd_selected)[1]
+            rows.append(student_row(meta))
+            curves += curve_rows(meta["name"], meta["history"], method=name)
     kept, kept_from = kept_student_rows(ctx, teacher_meta, seeds)
     rows = sorted(kept + rows, key=lambda r: int(r["seed"]))  # stable: method order kept per seed
     all_seeds = sorted({int(r["seed"]) for r in rows})
@@ -94,6 +97,10 @@ def main(argv=None):
                                                   "command", "kept_rows_from") if k in kept_from}}
                              if kept else {}))
     write_results(rows, ctx.results_dir(TASK) / "students.csv", prov)
+    methods = {c["model"]: c["method"] for c in curves}
+    write_curves(curves, ctx.results_dir(TASK) / "student_curves.csv", ctx.provenance(**teacher_prov, seeds=seeds),
+                 f"Students (VGG-11) from {args.teacher}: training curves ({ctx.dataset}, {ctx.profile.name} profile)",
+                 label=methods.get)
     summary = ctx.results_dir(TASK) / "students_summary.csv"
     if len(all_seeds) > 1:
         write_results(seed_summary(rows), summary, prov)

@@ -31,6 +31,7 @@ def main(argv=None):
     # imported here, after parsing: --help and build_parser() import no torch
     from common.baselines import get_baseline
     from common.cli import RunContext
+    from common.curves import curve_rows
     from common.results import write_results
     from pruning.plots import plot_accuracy_vs_sparsity
     from pruning.study import (TASK, UNSTRUCTURED, ratio_rule,
@@ -39,7 +40,7 @@ def main(argv=None):
     ctx = RunContext.from_args(args)
     base, _ = get_baseline(ctx, "vgg11")
     rule, _ = ratio_rule(ctx, UNSTRUCTURED, base)
-    rows = []
+    rows, curves = [], []
     for target in sorted(args.targets):
         ratios, delta = rule(target)
         _, m = prune_unstructured_and_finetune(base, ctx, ratios, args.finetune_epochs,
@@ -47,11 +48,13 @@ def main(argv=None):
         rows.append({"target_sparsity": target, "overall_sparsity": round(m["overall_sparsity"], 4),
                      "delta_points": round(delta, 3), "top1_before_finetune": round(m["top1_before_finetune"], 2),
                      "top1_acc": round(m["top1_acc"], 2), "finetune_epochs": m["finetune_epochs"]})
+        curves += curve_rows(f"sparsity {target:.2f}", m["history"], target_sparsity=target)
         print(rows[-1])
     out = ctx.results_dir(TASK)
     base_test = test_accuracy(base, ctx)["top1_acc"]
     write_results(rows, out / "accuracy_vs_sparsity.csv", ctx.provenance(original_top1=base_test))
     plot_accuracy_vs_sparsity(rows, base_test, out / "accuracy_vs_sparsity.png")
+    write_results(curves, out / "accuracy_vs_sparsity_curves.csv", ctx.provenance())
 
 
 if __name__ == "__main__":

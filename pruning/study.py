@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from common.baselines import finetune_recipe, get_baseline
 from common.cache import KEY, weights_sha256
 from common.checkpoints import save_checkpoint
+from common.curves import curve_rows
 from common.cli import RunContext
 from common.models import VGG, count_parameters
 from common.numerics import machine_kind
@@ -178,7 +179,7 @@ def finetune_and_measure(model: VGG, ctx: RunContext, epochs: int | None, desc: 
     remove_masks(model)  # a no-op for channel-pruned models
     test = test_accuracy(model.eval(), ctx)
     return {**metrics, "val_top1_acc": history[-1]["val_top1_acc"], "top1_acc": test["top1_acc"],
-            "top5_acc": test["top5_acc"], "finetune_epochs": recipe.epochs}
+            "top5_acc": test["top5_acc"], "finetune_epochs": recipe.epochs, "history": history}
 
 
 def prune_unstructured_and_finetune(base: VGG, ctx: RunContext, ratios: dict[str, float],
@@ -332,5 +333,8 @@ def write_final(ctx: RunContext, kind: PruningKind, target: float, force: bool =
     write_results(final_rows(kind, base, model, meta), ctx.results_dir(TASK) / f"{kind.name}_final.csv",
                   ctx.provenance(**{kind.target_key: target}, rule="equal validation-accuracy drop",
                                  **summary))
+    write_results(curve_rows(meta["name"] if "name" in meta else final_name(kind.name, target, ctx.seed),
+                             meta.get("history", [])),
+                  ctx.results_dir(TASK) / f"{kind.name}_final_curves.csv", ctx.provenance(**{kind.target_key: target}))
     print(" ".join(f"{k}={v:.4g}" for k, v in summary.items()))
     return summary

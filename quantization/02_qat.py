@@ -36,6 +36,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     # imported here, after parsing: --help and build_parser() import no torch
     from common.cli import RunContext
+    from common.curves import write_curves
     from common.results import write_results
     from quantization.formats import WITHIN_POINTS, qat_curves, qat_summary
     from quantization.plots import plot_qat_recovery
@@ -44,7 +45,7 @@ def main(argv=None):
     ctx = RunContext.from_args(args)
     base, meta = base_model(ctx)
     epochs = args.epochs or ctx.profile.finetune_epochs
-    rows = qat_curves(base, ctx, epochs)
+    rows, curves = qat_curves(base, ctx, epochs)
     summary = qat_summary(rows)
     fp32 = summary[0]["fp32_val_top1"]
     out = ctx.results_dir(TASK)
@@ -53,6 +54,9 @@ def main(argv=None):
     write_results(rows, out / "qat.csv", prov)
     write_results(summary, out / "qat_summary.csv", prov)
     plot_qat_recovery(rows, fp32, WITHIN_POINTS, out / "qat_recovery.png")
+    write_curves(curves, out / "qat_training_curves.csv", prov,
+                 f"QAT fine-tunes of VGG-11: training curves ({ctx.dataset}, {ctx.profile.name} profile)",
+                 label=lambda model: model.removeprefix("qat-"))
     for s in summary:
         epoch = s["epochs_to_within_half_point"]
         print(f"[qat] {s['format']:5s} PTQ {s['ptq_top1']:.2f} -> QAT {s['qat_top1']:.2f} "

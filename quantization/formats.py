@@ -28,6 +28,7 @@ from torchao.quantization import IntxWeightOnlyConfig, quantize_
 from torchao.quantization.granularity import PerAxis
 
 from common.cli import RunContext
+from common.curves import curve_rows
 from common.models import VGG
 from common.training import module_device
 from common.timing import InferenceCompiled, Timed, new_session_id, one_session, time_interleaved
@@ -201,14 +202,16 @@ def ptq_rows(base: VGG, ctx: RunContext, rounds: int) -> list[dict]:
     return rows
 
 
-def qat_curves(base: VGG, ctx: RunContext, epochs: int) -> list[dict]:
+def qat_curves(base: VGG, ctx: RunContext, epochs: int) -> tuple[list[dict], list[dict]]:
     """QAT from ``base`` at each format for ``epochs``: rows (format, epoch, val_top1_acc after
     every epoch, top1_acc on test for the PTQ model (epoch 0) and the final model only, how
     measured). An fp32 fine-tune of the same recipe is the control. Formats train at their own
     precision: bf16 autocast for the bf16 format and the fp32 control (the trainer's recipe),
     none for fp16 (its values would be bf16 otherwise) and int8 (PT2E graphs train in fp32).
-    The formats are ``QAT_FORMATS``, in that order, each run by the training it names."""
-    rows = []
+    The formats are ``QAT_FORMATS``, in that order, each run by the training it names.
+    Also returns every fine-tune's per-epoch training curve (``common.curves.curve_rows``, model
+    ``qat-<format>``, with its format)."""
+    rows, curves = [], []
     schemes = simulated_schemes(base)
 
     def record(fmt, epoch, val, test, how, seconds=0.0):
@@ -220,6 +223,7 @@ def qat_curves(base: VGG, ctx: RunContext, epochs: int) -> list[dict]:
     def run(fmt, model, how, bf16):
         start = time.perf_counter()
         history = qat_finetune(model, ctx, epochs, desc=f"qat-{fmt}", bf16=bf16)
+        curves.extend(curve_rows(f"qat-{fmt}", history, format=fmt))
         for h in history:
             record(fmt, h["epoch"], h["val_top1_acc"], "", how, h["seconds"])
         rows[-1]["top1_acc"] = test_top1(model, ctx)
@@ -250,7 +254,7 @@ def qat_curves(base: VGG, ctx: RunContext, epochs: int) -> list[dict]:
         else:
             raise ValueError(f"QAT_FORMATS[{fmt!r}]: unknown training {training!r}")
     torch._dynamo.reset()
-    return rows
+    return rows, curves
 
 
 def qat_summary(rows: list[dict]) -> list[dict]:

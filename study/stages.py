@@ -97,16 +97,17 @@ def _stage(name: str, outputs, work, reads=(), checkpoints=(VGG11,), **kw) -> St
 
 
 STAGES: list[Stage] = [
-    Stage("baselines", "common/train.py", ("baselines/baselines.csv",), w.baselines,
+    Stage("baselines", "common/train.py", ("baselines/baselines.csv", "baselines/curves.csv", "baselines/curves.png"),
+          w.baselines,
           jobs=lambda a, s: baseline_jobs(a.models, a.seed, a.force)),
     # Pruning (VGG-11)
     _stage(P + "01_unstructured_sensitivity", [P + "unstructured_sensitivity.csv", P + "unstructured_sensitivity.png"],
            w.pruning_sensitivity),
-    _stage(P + "02_unstructured_final", [P + "unstructured_final.csv"], w.pruning_final,
+    _stage(P + "02_unstructured_final", [P + "unstructured_final.csv", P + "unstructured_final_curves.csv"], w.pruning_final,
            reads=[P + "unstructured_sensitivity.csv"]),
     _stage(P + "03_structured_sensitivity", [P + "structured_sensitivity.csv", P + "structured_sensitivity.png"],
            w.pruning_sensitivity),
-    _stage(P + "04_structured_final", [P + "structured_final.csv"], w.pruning_final,
+    _stage(P + "04_structured_final", [P + "structured_final.csv", P + "structured_final_curves.csv"], w.pruning_final,
            reads=[P + "structured_sensitivity.csv"]),
     _stage(P + "05_weight_histograms", [P + "weight_stats.csv", P + "weight_histograms.png",
                                         P + "weight_histograms_structured.png"], w.pruning_cached_models,
@@ -115,11 +116,13 @@ STAGES: list[Stage] = [
            checkpoints=[VGG11, UNSTRUCTURED70, STRUCTURED70]),
     _stage(P + "07_gradcam", [P + "gradcam_pruning.csv", P + "gradcam_pruning.png"], w.pruning_cached_models,
            checkpoints=[VGG11, UNSTRUCTURED70, STRUCTURED70]),
-    _stage(P + "08_accuracy_vs_sparsity", [P + "accuracy_vs_sparsity.csv", P + "accuracy_vs_sparsity.png"],
+    _stage(P + "08_accuracy_vs_sparsity", [P + "accuracy_vs_sparsity.csv", P + "accuracy_vs_sparsity.png",
+                                           P + "accuracy_vs_sparsity_curves.csv"],
            w.pruning_accuracy_vs_sparsity, reads=[P + "unstructured_sensitivity.csv"]),
     # Quantization (VGG-11; the scaling law also quantizes VGG-16/19 and the channel-pruned VGG-11)
     _stage(Q + "01_ptq", [Q + "ptq.csv"], w.quantization_ptq),
-    _stage(Q + "02_qat", [Q + "qat.csv", Q + "qat_summary.csv", Q + "qat_recovery.png"], w.quantization_qat),
+    _stage(Q + "02_qat", [Q + "qat.csv", Q + "qat_summary.csv", Q + "qat_recovery.png", Q + "qat_training_curves.csv",
+                          Q + "qat_training_curves.png"], w.quantization_qat),
     _stage(Q + "03_scaling_law", [Q + "scaling_law.csv", Q + "scaling_law_frontier.csv", Q + "scaling_law.png",
                                   Q + "scaling_law_vgg11.png"], w.quantization_scaling_law,
            checkpoints=[VGG11, VGG16, VGG19, STRUCTURED70]),
@@ -129,7 +132,7 @@ STAGES: list[Stage] = [
                                Q + "outliers.csv", Q + "outliers_per_layer.csv", Q + "outliers_per_layer.png"],
            w.quantization_outliers),
     # Distillation (VGG-16 -> VGG-11; VGG-19 for the teacher-size comparison)
-    _stage(D + "01_students", [D + "dkd_tuning.csv", STUDENTS_CSV], w.distillation_students,
+    _stage(D + "01_students", [D + "dkd_tuning.csv", STUDENTS_CSV, D + "student_curves.csv", D + "student_curves.png"], w.distillation_students,
            checkpoints=[VGG16], jobs=_students_jobs),
     _stage(D + "02_alignment", [D + "alignment.csv"], w.distillation_alignment, reads=[STUDENTS_CSV],
            checkpoints=[VGG16]),

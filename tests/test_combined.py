@@ -63,6 +63,8 @@ def test_pareto_points_cover_every_family(outputs):
     assert all(int(p["macs"]) > 0 and int(p["params"]) > 0 for p in points)
     assert macs["structured 70%"] < macs["VGG-11"] == macs["unstructured 70%"] < macs["VGG-16"]
     assert (outputs / "combined" / "pareto_macs.png").exists()
+    curves = read_rows(outputs / "baselines" / "curves.csv")              # the baselines' training curves
+    assert [(r["model"], r["seed"], r["epoch"]) for r in curves] == [(m, "0", "1") for m in ("vgg11", "vgg16", "vgg19")]
 
 
 def test_pareto_front_by_hand():

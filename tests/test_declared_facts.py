@@ -116,7 +116,7 @@ def test_real_kernel_rows_are_the_declared_configs(ctx, base, calibrations, isol
 def test_qat_curves_train_each_declared_format_in_order(ctx, base, calibrations, isolated_outputs, monkeypatch):
     trained = []
     spy(monkeypatch, formats, "qat_finetune", lambda model, *_, **__: trained.append(training_kind(model, None)))
-    rows = formats.qat_curves(base, ctx, epochs=1)
+    rows, curves = formats.qat_curves(base, ctx, epochs=1)
     assert list(dict.fromkeys(r["format"] for r in rows)) == list(formats.QAT_FORMATS)
     assert trained == list(formats.QAT_FORMATS.values())
     assert calibrations == ["activations", "pt2e"]      # int4's activation ranges, int8 PT2E PTQ

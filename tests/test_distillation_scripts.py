@@ -37,6 +37,9 @@ def test_students_are_trained_once_and_listed(outputs):
     # -- none twice (dkd_tuned is one of the candidates, not a checkpoint of its own)
     assert len(cached) == 5 + len(DKD_GRID) + 3 + 1 and "student_kd_vgg19_seed0.pt" in cached
     assert {f"student_{name}_vgg16_seed0.pt" for name in DKD_GRID} <= set(cached)
+    curves = read_rows(folder(outputs) / "student_curves.csv")           # one row per student and epoch
+    assert [r["method"] for r in curves] == list(STUDENTS) and {r["epoch"] for r in curves} == {"1"}
+    assert (folder(outputs) / "student_curves.png").exists()
 
 
 def test_dkd_tuned_is_the_candidate_best_on_validation(outputs):

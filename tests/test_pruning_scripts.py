@@ -33,6 +33,10 @@ def test_unstructured_final_hits_70_percent(pruning_outputs):
     rows = read_rows(pruning_outputs / "unstructured_final.csv")
     zeros, params = sum(int(r["zeros"]) for r in rows), sum(int(r["params"]) for r in rows)
     assert zeros / params == pytest.approx(0.70, abs=0.005)
+    for kind in ("unstructured", "structured"):   # the fine-tunes' curves, a row per epoch
+        curves = read_rows(pruning_outputs / f"{kind}_final_curves.csv")
+        assert [(r["model"], r["epoch"]) for r in curves] == [(f"vgg11_{kind}70", "1")]
+    assert {r["target_sparsity"] for r in read_rows(pruning_outputs / "accuracy_vs_sparsity_curves.csv")} == {"0.5", "0.7"}
 
 
 def test_structured_final_keeps_about_30_percent(pruning_outputs):

@@ -57,6 +57,11 @@ def test_qat_has_every_format_and_epoch(outputs):
         (f, e) for f in ("fp32", "fp16", "bf16", "int4", "int8") for e in ("0", "2")}
     summary = read_rows(outputs / "qat_summary.csv")
     assert len(summary) == 5 and (outputs / "qat_recovery.png").stat().st_size > 0
+    # every fine-tune's training curve: a row per format and epoch, drawn beside it
+    curves = read_rows(outputs / "qat_training_curves.csv")
+    assert {(r["format"], r["epoch"]) for r in curves} == {(f, str(e)) for f in ("fp32", "fp16", "bf16", "int4", "int8")
+                                                          for e in (1, 2)}
+    assert all(float(r["train_loss"]) > 0 for r in curves) and (outputs / "qat_training_curves.png").exists()
 
 
 def test_scaling_law_rows_and_frontier(outputs):
