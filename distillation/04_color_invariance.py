@@ -37,6 +37,7 @@ def main(argv=None):
     # imported here, after parsing: --help and build_parser() import no torch
     from common.cli import RunContext
     from common.jobs import run_jobs
+    from common.curves import curve_rows
     from common.results import write_results
     from distillation.study import (JITTER_SEED, TASK, clean_and_jitter_top1, colour_label, colour_stage_jobs,
                                     get_colour_teacher, get_student, get_teacher)
@@ -49,10 +50,12 @@ def main(argv=None):
     run_jobs(ctx, colour_stage_jobs(args.methods, args.teacher, ctx.seed), desc="students")
     models = [("T", "-", teacher), ("T_colour", "-", colour),
               ("S_I", "-", get_student(ctx, "independent")[0])]
+    curves = curve_rows(colour_meta["name"], colour_meta.get("history", []))   # what this stage trains
     for method in args.methods:
         models.append((f"{method} student", args.teacher, get_student(ctx, method, teacher, teacher_meta)[0]))
-        models.append((f"{method} student", label,
-                       get_student(ctx, method, colour, colour_meta, teacher_label=label)[0]))
+        student, meta = get_student(ctx, method, colour, colour_meta, teacher_label=label)
+        models.append((f"{method} student", label, student))
+        curves += curve_rows(meta["name"], meta["history"], method=method)
     rows = []
     for name, source, model in models:
         rows.append({"model": name, "teacher": source, **clean_and_jitter_top1(model, ctx)})
@@ -61,6 +64,7 @@ def main(argv=None):
     write_results(rows, ctx.results_dir(TASK) / "color_invariance.csv",
                   ctx.provenance(teacher=args.teacher, jitter_seed=JITTER_SEED,
                                  colour_teacher_finetune_epochs=colour_meta["epochs"]))
+    write_results(curves, ctx.results_dir(TASK) / "color_invariance_curves.csv", ctx.provenance(teacher=args.teacher))
 
 
 if __name__ == "__main__":

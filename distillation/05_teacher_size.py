@@ -32,15 +32,17 @@ def main(argv=None):
     from common.cli import RunContext
     from common.jobs import run_jobs
     from common.models import count_parameters
+    from common.curves import curve_rows
     from common.results import write_results
     from distillation.study import TASK, alignment, get_student, get_teacher, method_student_jobs
 
     ctx = RunContext.from_args(args)
     run_jobs(ctx, method_student_jobs([args.method], args.teachers, seed=ctx.seed), desc="students")
-    rows = []
+    rows, curves = [], []
     for name in args.teachers:
         teacher, teacher_meta = get_teacher(ctx, name)
         student, meta = get_student(ctx, args.method, teacher, teacher_meta)
+        curves += curve_rows(meta["name"], meta["history"], teacher=name)
         measures = alignment(student, teacher, ctx.splits.test_images, ctx.dataset)
         rows.append({"teacher": name, "teacher_params": count_parameters(teacher),
                      "teacher_top1": teacher_meta["test_top1_acc"], "method": args.method,
@@ -49,6 +51,7 @@ def main(argv=None):
         print(f"[teacher-size] {name}: teacher {rows[-1]['teacher_top1']:.2f}% -> student "
               f"{rows[-1]['student_top1']:.2f}%, KL {rows[-1]['kl_to_teacher']:.4f}, agreement {rows[-1]['agreement']:.2f}%")
     write_results(rows, ctx.results_dir(TASK) / "teacher_size.csv", ctx.provenance(method=args.method))
+    write_results(curves, ctx.results_dir(TASK) / "teacher_size_curves.csv", ctx.provenance(method=args.method))
 
 
 if __name__ == "__main__":

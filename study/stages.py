@@ -139,9 +139,11 @@ STAGES: list[Stage] = [
     _stage(D + "03_gradcam", [D + "gradcam_localization.csv", D + "gradcam_localization_summary.csv",
                               D + "gradcam_localization.png"], w.distillation_cached_students,
            reads=[STUDENTS_CSV], checkpoints=[VGG16]),
-    _stage(D + "04_color_invariance", [D + "color_invariance.csv"], w.distillation_colour, reads=[STUDENTS_CSV],
+    _stage(D + "04_color_invariance", [D + "color_invariance.csv", D + "color_invariance_curves.csv"],
+           w.distillation_colour, reads=[STUDENTS_CSV],
            checkpoints=[VGG16], jobs=lambda a, s: colour_stage_jobs(a.methods, a.teacher, a.seed)),
-    _stage(D + "05_teacher_size", [D + "teacher_size.csv"], w.distillation_teacher_size, reads=[STUDENTS_CSV],
+    _stage(D + "05_teacher_size", [D + "teacher_size.csv", D + "teacher_size_curves.csv"],
+           w.distillation_teacher_size, reads=[STUDENTS_CSV],
            checkpoints=[VGG16, VGG19], jobs=lambda a, s: method_student_jobs([a.method], a.teachers, seed=a.seed)),
     # Synthesis: the techniques composed; every model on one accuracy/size/latency chart
     _stage(C + "01_pipelines", [C + "pipelines.csv"], w.combined_pipelines,

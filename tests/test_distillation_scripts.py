@@ -89,6 +89,10 @@ def test_alignment_and_teacher_size_rows(outputs):
     sizes = read_rows(folder(outputs) / "teacher_size.csv")
     assert [r["teacher"] for r in sizes] == ["vgg16", "vgg19"]
     assert int(sizes[1]["teacher_params"]) > int(sizes[0]["teacher_params"])
+    curves = read_rows(folder(outputs) / "teacher_size_curves.csv")
+    assert [(r["model"], r["teacher"]) for r in curves] == [("student_kd_vgg16", "vgg16"), ("student_kd_vgg19", "vgg19")]
+    colour = read_rows(folder(outputs) / "color_invariance_curves.csv")     # the colour teacher, its students
+    assert colour[0]["model"] == "vgg16_colour" and len(colour) == 1 + 3
 
 
 def test_gradcam_and_colour_outputs(outputs):
