@@ -14,7 +14,7 @@ def outputs(cifar_root, tmp_path_factory, smoke_scripts):
     """Run the five scripts once, in order, into one temporary results/checkpoints tree."""
     tmp = smoke_scripts(tmp_path_factory.mktemp("quantization"), cifar_root, "quantization", [
         ("01_ptq", "--rounds", "2"), ("02_qat", "--epochs", "2"),
-        ("03_scaling_law", "--models", "vgg11", "vgg16", "--bits", "2", "4", "--qat-bits", "2"),
+        ("03_scaling_law", "--models", "vgg11", "vgg16", "--bits", "2", "4", "--qat-bits", "2", "--no-with-pruned"),
         ("04_mixed_precision", "--low-bits", "3", "--hessian-images", "64", "--hutchinson-samples", "4",
          "--rounds", "2"),
         ("05_outliers",)])
@@ -42,7 +42,7 @@ def test_ptq_rows_label_every_format_and_measure_real_kernels(outputs):
     # the int8 codes of a smoke-width model, so no order against the other files is asserted here)
     assert size["W8A8 static (torchao PT2E)"] == (quantized_files(outputs) / "int8_pt2e.pt2").stat().st_size
     prov = json.loads((outputs / "ptq.json").read_text())
-    assert prov["profile"] == "smoke" and "torchao" in prov["versions"]
+    assert prov["profile"] == SMOKE_RUN.removeprefix("cifar10-") and "torchao" in prov["versions"]
 
 
 def test_qat_has_every_format_and_epoch(outputs):
