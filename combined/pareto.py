@@ -19,6 +19,7 @@ another session, reads slower than VGG-11 does here; see combined/README.md.) Si
 from __future__ import annotations
 
 import tempfile
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -304,11 +305,12 @@ def plot_pareto(points: list[dict], path: Path, title: str, panels=SIZE_AND_LATE
     fig.legend(legend.values(), legend.keys(), loc="lower center", bbox_to_anchor=(0.5, 0.06), ncol=4,
                fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
-    fig.text(0.01, 0.01, "Each point: one model of the study; filled: runs on a real kernel, hollow: simulated "
-             "(no latency). Students: mean over seeds, error bar = std; all are VGG-11s (same size and latency),\n"
-             "spread sideways around it to be told apart. Labelled: the points of each Pareto front (chosen on "
-             f"validation, drawn at test top-1) and the students. Points more than {PLOTTED_WITHIN:g} points below "
-             "the best are left off (see pareto_points.csv).", fontsize=7.5, va="bottom")
+    caption = ("Each point: one model of the study; filled: runs on a real kernel, hollow: simulated "
+               "(no latency). Students: mean over seeds, error bar = std; all are VGG-11s (same size, MACs and "
+               "latency), spread sideways around it to be told apart. Labelled: the points of each Pareto front "
+               f"(chosen on validation, drawn at test top-1) and the students. Points more than {PLOTTED_WITHIN:g} "
+               "points below the best are left off (see pareto_points.csv).")
+    fig.text(0.01, 0.01, textwrap.fill(caption, width=int(fig.get_figwidth() * 19)), fontsize=7.5, va="bottom")
     for ax, labelled, every in to_label:
         readable_log_axis(ax.xaxis)
         ax.set_xlim(ax.get_xlim())
