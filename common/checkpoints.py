@@ -7,7 +7,7 @@ was made under (``common.cache``), epochs, accuracy and training time.
 When ``$STUDY_CHECKPOINT_LOG`` names a file (the runner sets it for each stage), every checkpoint
 loaded or saved appends ``<path>\t<sha256 of the file>`` to it: the stage's completion record
 keeps the hashes of the checkpoints it really used.
-``common.loading.load_model(path)`` gives any model of the study back, ready for evaluation.
+``study.loading.load_model(path)`` gives any model of the study back, ready for evaluation.
 """
 
 from __future__ import annotations

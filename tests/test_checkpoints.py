@@ -87,7 +87,7 @@ def test_saved_size_is_the_real_file(tmp_path):
 def test_load_model_gives_every_kind_back_ready_for_evaluation(tmp_path):
     """Baseline, student and colour teacher are dense VGG checkpoints; the pruned ones are dense
     with zeros (unstructured) or smaller (channel-pruned); the int8 model is a program."""
-    from common.loading import load_model
+    from study.loading import load_model
     from pruning.methods import channel_prune, overall_sparsity, prune_by_magnitude, remove_masks
     from quantization.pt2e import int8_program
 

@@ -300,10 +300,14 @@ def test_ctrl_c_lets_the_running_stage_stop_cleanly(tmp_path):
             time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGINT)
 
-    threading.Thread(target=interrupt_when_ready, daemon=True).start()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)   # as in a terminal, even under a
+    threading.Thread(target=interrupt_when_ready, daemon=True).start()     # background pytest
     start = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        runner.run_logged([sys.executable, str(script), str(tmp_path)], tmp_path / "logs" / "stage.log")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.run_logged([sys.executable, str(script), str(tmp_path)], tmp_path / "logs" / "stage.log")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert (tmp_path / "stopped").read_text() == "cleanly"
     assert time.monotonic() - start < runner.STOP_GRACE_SECONDS
 

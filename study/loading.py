@@ -1,6 +1,6 @@
 """Any model the study saved, back in two lines, ready for evaluation (a notebook's entry point).
 
-    from common.loading import load_model
+    from study.loading import load_model
     model = load_model("checkpoints/cifar100-cpu/vgg11_unstructured70_seed0.pt")
 
 A baseline, a pruned model (unstructured: dense with zeros; channel-pruned: smaller), a student or
