@@ -100,14 +100,21 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "without it). CPU trainings are deterministic for a given thread count anyway")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bars (they are shown only on a terminal anyway; epoch summaries are printed)")
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="also write every training's epochs as TensorBoard scalars under DIR/<training>/ "
+                             "(needs pip install tensorboard)")
+    return add_variant_args(parser)
+
+
+def add_variant_args(parser: argparse.ArgumentParser, variant: str | None = None) -> argparse.ArgumentParser:
+    """Add ``--set KEY=VALUE...`` (profile values for this run) and ``--variant NAME`` (default
+    ``variant``) to ``parser`` and return it: the flags that make a run a variant, for every
+    script, the runner and the report builder alike (``common.profiles.run_profile`` reads them)."""
     parser.add_argument("--set", nargs="+", type=parse_override, default=[], metavar="KEY=VALUE",
                         help=f"change profile values for this run, e.g. --set student_epochs=20 lr=0.05 (also "
                              f"${OVERRIDES_ENV}); keys: {', '.join(OVERRIDABLE)}. The run is a variant: its "
                              "results and checkpoints go to a folder named after what changed")
-    parser.add_argument("--tensorboard", default=None, metavar="DIR",
-                        help="also write every training's epochs as TensorBoard scalars under DIR/<training>/ "
-                             "(needs pip install tensorboard)")
-    parser.add_argument("--variant", type=variant_label, default=None, metavar="NAME",
+    parser.add_argument("--variant", type=variant_label, default=variant, metavar="NAME",
                         help="name this run's variant: its results and checkpoints go to <dataset>-<profile>+NAME/ "
                              "(default: a run whose flags or --set values differ from the study's is named after them)")
     return parser

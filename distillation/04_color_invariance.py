@@ -37,7 +37,7 @@ def main(argv=None):
     # imported here, after parsing: --help and build_parser() import no torch
     from common.cli import RunContext
     from common.jobs import run_jobs
-    from common.curves import curve_rows
+    from common.curves import curve_rows, write_curves
     from common.results import write_results
     from distillation.study import (JITTER_SEED, TASK, clean_and_jitter_top1, colour_label, colour_stage_jobs,
                                     get_colour_teacher, get_student, get_teacher)
@@ -64,7 +64,7 @@ def main(argv=None):
     write_results(rows, ctx.results_dir(TASK) / "color_invariance.csv",
                   ctx.provenance(teacher=args.teacher, jitter_seed=JITTER_SEED,
                                  colour_teacher_finetune_epochs=colour_meta["epochs"]))
-    write_results(curves, ctx.results_dir(TASK) / "color_invariance_curves.csv", ctx.provenance(teacher=args.teacher))
+    write_curves(curves, ctx.results_dir(TASK) / "color_invariance_curves.csv", ctx.provenance(teacher=args.teacher))
 
 
 if __name__ == "__main__":

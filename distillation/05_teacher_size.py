@@ -32,7 +32,7 @@ def main(argv=None):
     from common.cli import RunContext
     from common.jobs import run_jobs
     from common.models import count_parameters
-    from common.curves import curve_rows
+    from common.curves import curve_rows, write_curves
     from common.results import write_results
     from distillation.study import TASK, alignment, get_student, get_teacher, method_student_jobs
 
@@ -51,7 +51,7 @@ def main(argv=None):
         print(f"[teacher-size] {name}: teacher {rows[-1]['teacher_top1']:.2f}% -> student "
               f"{rows[-1]['student_top1']:.2f}%, KL {rows[-1]['kl_to_teacher']:.4f}, agreement {rows[-1]['agreement']:.2f}%")
     write_results(rows, ctx.results_dir(TASK) / "teacher_size.csv", ctx.provenance(method=args.method))
-    write_results(curves, ctx.results_dir(TASK) / "teacher_size_curves.csv", ctx.provenance(method=args.method))
+    write_curves(curves, ctx.results_dir(TASK) / "teacher_size_curves.csv", ctx.provenance(method=args.method))
 
 
 if __name__ == "__main__":

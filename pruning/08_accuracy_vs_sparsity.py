@@ -31,7 +31,7 @@ def main(argv=None):
     # imported here, after parsing: --help and build_parser() import no torch
     from common.baselines import get_baseline
     from common.cli import RunContext
-    from common.curves import curve_rows
+    from common.curves import curve_rows, write_curves
     from common.results import write_results
     from pruning.plots import plot_accuracy_vs_sparsity
     from pruning.study import (TASK, UNSTRUCTURED, ratio_rule,
@@ -54,7 +54,7 @@ def main(argv=None):
     base_test = test_accuracy(base, ctx)["top1_acc"]
     write_results(rows, out / "accuracy_vs_sparsity.csv", ctx.provenance(original_top1=base_test))
     plot_accuracy_vs_sparsity(rows, base_test, out / "accuracy_vs_sparsity.png")
-    write_results(curves, out / "accuracy_vs_sparsity_curves.csv", ctx.provenance())
+    write_curves(curves, out / "accuracy_vs_sparsity_curves.csv", ctx.provenance())
 
 
 if __name__ == "__main__":

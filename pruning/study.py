@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from common.baselines import finetune_recipe, get_baseline
 from common.cache import KEY, weights_sha256
 from common.checkpoints import save_checkpoint
-from common.curves import curve_rows
+from common.curves import curve_rows, write_curves
 from common.cli import RunContext
 from common.models import VGG, count_parameters
 from common.numerics import machine_kind
@@ -333,8 +333,7 @@ def write_final(ctx: RunContext, kind: PruningKind, target: float, force: bool =
     write_results(final_rows(kind, base, model, meta), ctx.results_dir(TASK) / f"{kind.name}_final.csv",
                   ctx.provenance(**{kind.target_key: target}, rule="equal validation-accuracy drop",
                                  **summary))
-    write_results(curve_rows(meta["name"] if "name" in meta else final_name(kind.name, target, ctx.seed),
-                             meta.get("history", [])),
-                  ctx.results_dir(TASK) / f"{kind.name}_final_curves.csv", ctx.provenance(**{kind.target_key: target}))
+    write_curves(curve_rows(final_name(kind.name, target, ctx.seed), meta.get("history", [])),
+                 ctx.results_dir(TASK) / f"{kind.name}_final_curves.csv", ctx.provenance(**{kind.target_key: target}))
     print(" ".join(f"{k}={v:.4g}" for k, v in summary.items()))
     return summary

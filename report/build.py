@@ -22,8 +22,8 @@ from pathlib import Path
 REPORT = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPORT.parent))  # run as a script from anywhere
 
-from common.flags import variant_label  # noqa: E402
-from common.profiles import parse_override, run_profile  # noqa: E402
+from common.flags import add_variant_args  # noqa: E402
+from common.profiles import run_profile  # noqa: E402
 from common.results import atomic_path, results_root, run_folder  # noqa: E402
 from report.content import TABLES, numbers  # noqa: E402
 from report.latex import number_macros  # noqa: E402
@@ -156,9 +156,7 @@ def build_report(dataset: str, profile: str, pages: tuple[int, int] = MAIN_PAGES
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", required=True, choices=["smoke", "cpu", "full"])
-    parser.add_argument("--set", nargs="+", type=parse_override, default=[], metavar="KEY=VALUE",
-                        help="the profile values a variant run changed (its results folder is named after them)")
-    parser.add_argument("--variant", type=variant_label, default=None, help="the variant's name, if it was given one")
+    add_variant_args(parser)   # a variant's run (--set / --variant) builds from its own folder
     parser.add_argument("--dataset", default="cifar100", choices=["cifar100", "cifar10"])
     parser.add_argument("--pages", type=int, nargs=2, default=list(MAIN_PAGES), metavar=("MIN", "MAX"),
                         help="allowed pages of the main part (before the references)")

@@ -40,9 +40,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common import errors
-from common.flags import DATASET_NAMES, variant_label
-from common.profiles import (OVERRIDABLE, OVERRIDES_ENV, PROFILE_ORIGIN, PROFILES, override_text, parse_override,
-                             run_profile)
+from common.flags import DATASET_NAMES, add_variant_args
+from common.profiles import PROFILE_ORIGIN, PROFILES, override_text, run_profile
 
 # The stage declaration (study.stages), the records and the plan import torch: they are imported
 # inside the functions below, after the command line is parsed, so that --help answers at once.
@@ -64,12 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("targets", nargs="*", help="stages or tasks to run (default: all), e.g. distillation")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=env("PROFILE") or None)
-    parser.add_argument("--set", nargs="+", type=parse_override, default=[], metavar="KEY=VALUE",
-                        help=f"change profile values for every stage, e.g. --set student_epochs=20 lr=0.05 (also "
-                             f"${OVERRIDES_ENV}); keys: {', '.join(OVERRIDABLE)}. The run is a variant with its own "
-                             "results and checkpoint folders, named after what changed")
-    parser.add_argument("--variant", type=variant_label, default=env("VARIANT") or None, metavar="NAME",
-                        help="name the run's variant: outputs in <dataset>-<profile>+NAME/ (default: named after --set)")
+    add_variant_args(parser, variant=env("VARIANT") or None)
     parser.add_argument("--dataset", choices=sorted(DATASET_NAMES), default=env("DATASET") or "cifar100")
     parser.add_argument("--data-dir", default=env("CIFAR_DIR") or "data")
     parser.add_argument("--device", default=env("DEVICE") or None)
