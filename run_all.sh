@@ -21,7 +21,9 @@
 # JOBS       worker processes for independent trainings, passed as --jobs
 #            (default: 2 per GPU on CUDA, 1 on a CPU)
 # KEEP_GOING=1  continue past a failed stage (exit status 1 at the end if any failed)
-# LOG_DIR    also write each stage's output to LOG_DIR/<stage>.log
+# VERBOSE=1  show each stage's output live (it always goes to its log)
+# LOG_DIR    folder of each stage's output, LOG_DIR/<stage>.log (default logs/<dataset>-<profile>/)
+# Each variable is checked as its flag is (./run_all.sh --help): a bad value is one line, nothing runs.
 # The runner is python -m study.runner; --help lists its flags.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -73,11 +73,12 @@ def main(argv=None):
         print(f"[pareto] {name:45s} {t['latency_ms']:9.3f} ms  {t['kernel']}")
     points = with_fronts(with_latencies(points, latencies))
     write_results(points, out / "pareto_points.csv", ctx.provenance(latencies=latencies, latency_rounds=args.rounds))
-    plot_figures(points, out, f"Every model of the study ({ctx.dataset}, {ctx.profile.name} profile)")
+    plot_figures(points, out, "Every model of the study")
 
 
 def plot_figures(points: list[dict], folder: Path, title: str) -> None:
-    """``pareto.png`` (top-1 vs file size and vs latency) and ``pareto_macs.png`` (vs MACs) in ``folder``."""
+    """``pareto.png`` (top-1 vs file size and vs latency) and ``pareto_macs.png`` (vs MACs) in
+    ``folder``, titled ``title`` (``common.figures.save_figure`` adds the dataset and profile)."""
     from combined.pareto import MACS, plot_pareto
 
     plot_pareto(points, folder / "pareto.png", title)
@@ -99,7 +100,7 @@ def refresh_fronts(ctx, csv_path: Path) -> None:
     derived = {k: earlier.get(k) for k in ("git_commit", "dirty", "provenance_note", "finished_utc", "device",
                                            "wall_seconds", "command", "latency_rounds", "latencies") if k in earlier}
     write_results(points, csv_path, ctx.provenance(derived_from=derived, derivation="fronts recomputed"))
-    plot_figures(points, csv_path.parent, f"Every model of the study ({ctx.dataset}, {ctx.profile.name} profile)")
+    plot_figures(points, csv_path.parent, "Every model of the study")
 
 
 if __name__ == "__main__":

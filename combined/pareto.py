@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from common.figures import label_points, plt, readable_log_axis, save_figure, spread_sideways  # Agg backend set
+from common.figures import label_points, plt, readable_log_axis, save_figure  # Agg backend set
 from common.measure import saved_size_bytes
 from common.models import architecture_id, build_model
 from common.results import read_rows
@@ -223,26 +223,11 @@ def with_fronts(points: list[dict]) -> list[dict]:
 
 
 def _label(p: dict) -> str:
-    """The name written beside a point: a student's method, else the model."""
+    """The name written beside a point: a student's method, else the model, without the
+    '(PT2E)' or '(torchao PT2E)' every real int8 model has (the caption says it once)."""
     if p["family"] == "distilled" and p["model"].startswith("student "):
         return p["model"].split()[1]
-    return p["model"]
-
-
-def _positions(usable: list[dict], cost: str, scale: float) -> list[float]:
-    """x of each point: its cost, seed means (points with an error bar) of one family sharing one
-    cost (the students, all VGG-11s) spread sideways around it (``spread_sideways``) so their
-    markers and error bars are told apart."""
-    xs = [float(p[cost]) * scale for p in usable]
-    groups: dict[tuple, list[int]] = {}
-    for i, p in enumerate(usable):
-        if p.get("top1_std") not in ("", None):
-            groups.setdefault((p["family"], p[cost]), []).append(i)
-    for members in groups.values():
-        if len(members) > 1:
-            for i, x in zip(members, spread_sideways([xs[i] for i in members], width=0.035 * len(members) ** 0.5)):
-                xs[i] = x
-    return xs
+    return p["model"].replace(" (torchao PT2E)", "").replace(" (PT2E)", "")
 
 
 # (cost column, axis label, scale) of each panel of a Pareto figure
@@ -255,23 +240,24 @@ MACS = (("macs", "multiply-accumulates per image (millions, log; unstructured ze
 def plot_pareto(points: list[dict], path: Path, title: str, panels=SIZE_AND_LATENCY) -> Path:
     """One panel per cost of ``panels`` (default: top-1 vs file size (MB) and vs batch-256 latency
     (ms, one timing session); ``MACS``: vs multiply-accumulates per image), on log axes labelled
-    at 1-2-5 steps; one marker per family, hollow when simulated,
-    error bars for seed means (sample std), the Pareto front (chosen on validation top-1, drawn
-    at test top-1) as a dashed line, its points labelled with their model in the family's
-    colour (``label_points``). Seed means of one family sharing one size or latency (the
-    students: all VGG-11s) are spread sideways around it and each student labelled with its
-    method, so they are told apart. One legend below the panels and a caption line. Points more
-    than PLOTTED_WITHIN points below the best are left off (they are in the CSV)."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(12.5 if len(panels) > 1 else 8.0, 6.6), squeeze=False)
+    at 1-2-5 steps; one marker per family, hollow when simulated, error bars for seed means
+    (sample std), the Pareto front (chosen on validation top-1, drawn at test top-1) as a dashed
+    line. Every point is drawn at its own measured cost: the students, all VGG-11s, share one
+    size, MACs and latency and stand in one column, told apart by their top-1 and by their
+    labels (each names its method; coincident ones share a label). Labelled, in the family's
+    colour (``label_points``): the points of each front, the baselines and the students. One
+    legend below the panels and a caption. Points more than PLOTTED_WITHIN points below the
+    best are left off (they are in the CSV)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(12.5 if len(panels) > 1 else 8.0, 6.8), squeeze=False)
     axes = list(axes[0])
-    fig.subplots_adjust(left=0.055 if len(panels) > 1 else 0.085, right=0.99, top=0.92, bottom=0.25, wspace=0.14)
+    fig.subplots_adjust(left=0.055 if len(panels) > 1 else 0.085, right=0.99, top=0.93, wspace=0.14)
     points = comparable_latencies(points)
     best = max(p["top1_acc"] for p in points)
     shown = [p for p in points if p["top1_acc"] >= best - PLOTTED_WITHIN]
     to_label = []
     for ax, (cost, label, scale) in zip(axes, panels):
         usable = [p for p in shown if p[cost] not in ("", None)]
-        xs = _positions(usable, cost, scale)
+        xs = [float(p[cost]) * scale for p in usable]
         for i, family in enumerate(FAMILIES):
             colour = f"C{i}"
             for simulated in ("no", "yes"):
@@ -285,7 +271,7 @@ def plot_pareto(points: list[dict], path: Path, title: str, panels=SIZE_AND_LATE
                 if spread:
                     ax.errorbar([x for x, _ in spread], [p["top1_acc"] for _, p in spread],
                                 yerr=[float(p["top1_std"]) for _, p in spread], fmt="none", ecolor=colour,
-                                elinewidth=1, capsize=2, zorder=2)
+                                elinewidth=0.9, capsize=3, alpha=0.7, zorder=2)
         on = pareto_front(usable, cost)
         front = sorted((x, p["top1_acc"]) for x, p, f in zip(xs, usable, on) if f)
         if front:
@@ -296,21 +282,28 @@ def plot_pareto(points: list[dict], path: Path, title: str, panels=SIZE_AND_LATE
         ax.set_xlabel(label)
         ax.set_ylabel("test top-1 (%)")
         ax.grid(alpha=0.3)
-        to_label.append((ax, [(x, p) for x, p, f in zip(xs, usable, on) if f or p["family"] == "distilled"],
-                         [(x, p["top1_acc"]) for x, p in zip(xs, usable)]))
+        named = [(x, p) for x, p, f in zip(xs, usable, on) if f or p["family"] in ("distilled", "baseline")]
+        to_label.append((ax, named, [(x, p["top1_acc"]) for x, p in zip(xs, usable)]))
     legend = {}
     for ax in axes:
         for handle, text in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(text, handle)
-    fig.legend(legend.values(), legend.keys(), loc="lower center", bbox_to_anchor=(0.5, 0.06), ncol=4,
-               fontsize=8, frameon=False)
+    caption = ("Each point: one model of the study, at its own measured cost; filled: runs on a real kernel, hollow: "
+               "simulated (no latency). Students: mean over seeds, error bar = std; all are VGG-11s (same size, MACs "
+               "and latency as the VGG-11 baseline), so they stand in one column, each labelled with its method. "
+               "Labelled: the points of each Pareto front (chosen on validation, drawn at test top-1), the baselines "
+               "and the students; every real int8 model is torchao's PT2E. Points more than "
+               f"{PLOTTED_WITHIN:g} points below the best are left off (see pareto_points.csv).")
+    caption = textwrap.fill(caption, width=int(fig.get_figwidth() * 19))
+    fig.text(0.01, 0.01, caption, fontsize=7.5, va="bottom")
+    # from the bottom up: the caption, the legend, the x axis' ticks and label (heights in inches)
+    height, ncol = fig.get_figheight(), 4
+    caption_in = 0.1 + (caption.count("\n") + 1) * 7.5 * 1.25 / 72
+    legend_in = -(-len(legend) // ncol) * 8 * 1.75 / 72
+    fig.legend(legend.values(), legend.keys(), loc="lower center", bbox_to_anchor=(0.5, caption_in / height),
+               ncol=ncol, fontsize=8, frameon=False)
+    fig.subplots_adjust(bottom=(caption_in + legend_in + 0.65) / height)
     fig.suptitle(title, fontsize=10)
-    caption = ("Each point: one model of the study; filled: runs on a real kernel, hollow: simulated "
-               "(no latency). Students: mean over seeds, error bar = std; all are VGG-11s (same size, MACs and "
-               "latency), spread sideways around it to be told apart. Labelled: the points of each Pareto front "
-               f"(chosen on validation, drawn at test top-1) and the students. Points more than {PLOTTED_WITHIN:g} "
-               "points below the best are left off (see pareto_points.csv).")
-    fig.text(0.01, 0.01, textwrap.fill(caption, width=int(fig.get_figwidth() * 19)), fontsize=7.5, va="bottom")
     for ax, labelled, every in to_label:
         readable_log_axis(ax.xaxis)
         ax.set_xlim(ax.get_xlim())

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 from common.errors import UserError
 from common.models import VGG, model_from_config
-from common.results import atomic_path, checkpoints_root, run_folder
+from common.paths import checkpoints_root, run_folder
+from common.results import atomic_path
 
 
 class CheckpointMismatchError(UserError, ValueError):

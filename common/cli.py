@@ -26,8 +26,8 @@ from common.code import code_sha256
 from common.curves import TENSORBOARD_DIR
 from common.data import CifarSplits, DatasetNotFoundError, ensure_dataset, load_splits, resolve_data_dir, split_key
 from common.profiles import Profile, run_profile
-from common.results import (checkpoints_root, provenance, read_rows, read_sidecar, results_dir, run_folder,
-                            write_results)
+from common.paths import checkpoints_root, results_root, run_folder, writable_folder
+from common.results import provenance, read_rows, read_sidecar, results_dir, write_results
 from common.jobs import default_jobs
 from common.numerics import numerics_settings, set_numerics
 from common.training import evaluate, module_device
@@ -81,7 +81,10 @@ class RunContext:
                   compile=args.compile, progress=not args.no_progress and sys.stderr.isatty(),
                   train_step=args.train_step,
                   jobs=jobs, deterministic=numerics["deterministic"])
-        try:   # a missing dataset is one clear line, before any work starts
+        run = run_folder(ctx.dataset, ctx.profile.name)    # folders it cannot write: one line, before any work
+        writable_folder(results_root() / run, "results folder", "RESULTS_DIR")
+        writable_folder(checkpoints_root() / run, "checkpoints folder", "CHECKPOINT_DIR")
+        try:   # so is a missing dataset
             ensure_dataset(ctx.dataset, ctx.data_dir)
         except DatasetNotFoundError as exc:
             raise SystemExit(f"error: {exc}") from None

@@ -55,6 +55,29 @@ class DatasetNotFoundError(UserError, FileNotFoundError):
 CIFAR_TRAIN_IMAGES = 50_000
 CIFAR_TEST_IMAGES = 10_000
 
+# The class names of each dataset in label order, as the datasets' own meta files list them
+# (cifar-10-batches-py/batches.meta 'label_names', cifar-100-python/meta 'fine_label_names').
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR100_CLASSES = (
+    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle",
+    "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle",
+    "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch", "crab", "crocodile", "cup", "dinosaur",
+    "dolphin", "elephant", "flatfish", "forest", "fox", "girl", "hamster", "house", "kangaroo", "keyboard",
+    "lamp", "lawn_mower", "leopard", "lion", "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain",
+    "mouse", "mushroom", "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree",
+    "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon", "ray", "road", "rocket",
+    "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper", "snail", "snake", "spider",
+    "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank", "telephone", "television", "tiger",
+    "tractor", "train", "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm",
+)
+
+
+def class_names(name: str) -> tuple[str, ...]:
+    """The class names of 'cifar10' or 'cifar100', indexed by label (no pixels are read)."""
+    _spec(name)
+    return CIFAR10_CLASSES if name == "cifar10" else CIFAR100_CLASSES
+
+
 def num_classes(name: str) -> int:
     """Number of classes of 'cifar10' (10) or 'cifar100' (100)."""
     return _spec(name)["num_classes"]

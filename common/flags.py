@@ -13,13 +13,59 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
 
-from common import errors
+from common import errors, library_warnings
 from common.profiles import OVERRIDABLE, OVERRIDES_ENV, PROFILES, parse_override
 
 DEFAULT_SEED = 0   # every script's --seed unless given (run_all passes none)
 STEP_MODES = ("auto", "eager", "graphed")     # common.train_step's modes of a training step
 DATASET_NAMES = ("cifar10", "cifar100")       # the datasets of common.data.DATASETS
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose every error is one line, ``error: <flag>: <value and what it
+    may be>; <prog> --help lists the flags`` (exit status 2, nothing run), and which reads
+    environment variables by the same rule as flags (``parse_with_environment``): a value from
+    the environment is checked by the flag's own type and choices, and its error names the
+    variable."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        errors.install()      # a UserError of the program it parses for is one line too
+        library_warnings.install()    # and the libraries' known, harmless warnings are not shown
+        self.from_environment: dict[str, str] = {}     # flag -> the variable its value came from
+
+    def error(self, message: str):
+        for flag, variable in self.from_environment.items():
+            head = f"argument {flag}:"
+            if message.startswith(head):
+                message = f"{variable}={os.environ.get(variable, '')!r} (environment variable for {flag}):" \
+                          f"{message[len(head):]}"
+        self.exit(2, f"error: {message}; {self.prog} --help lists the flags\n")
+
+    def parse_with_environment(self, args: Sequence[str] | None, environment: Mapping[str, str]) -> argparse.Namespace:
+        """Parse ``args`` (default ``sys.argv[1:]``) after the flags that the set environment
+        variables of ``environment`` (variable -> flag) stand for, so both pass the same checks;
+        a flag given on the command line wins over its variable. A switch's variable (a flag
+        taking no value) is ``1`` (on) or ``0``/empty (off)."""
+        args = list(sys.argv[1:] if args is None else args)
+        given = {a.split("=", 1)[0] for a in args if a.startswith("--")}
+        front: list[str] = []
+        for variable, flag in environment.items():
+            value = os.environ.get(variable)
+            if not value or flag in given:
+                continue
+            self.from_environment[flag] = variable
+            if self._option_string_actions[flag].nargs == 0:
+                if value not in ("0", "1"):
+                    self.error(f"argument {flag}: {value!r} is neither 1 (on) nor 0 (off)")
+                front += [flag] if value == "1" else []
+            else:
+                front.append(f"{flag}={value}")
+        return self.parse_args(front + args)
 
 
 def fraction(text: str) -> float:
@@ -30,11 +76,31 @@ def fraction(text: str) -> float:
     return value
 
 
+def fraction_up_to(highest: float):
+    """argparse type: a fraction in [0, ``highest``] (``highest`` < 1: the largest value that can be
+    reached, e.g. a sweep's largest ratio)."""
+    def check(text: str) -> float:
+        value = _finite(text)
+        if not 0 <= value <= highest:
+            raise argparse.ArgumentTypeError(f"{text} is outside [0, {highest:g}], the range it can reach")
+        return value
+    check.__name__ = "fraction"
+    return check
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (epochs, workers, steps)."""
     value = _converted(text, int, "an integer")
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def count(text: str) -> int:
+    """argparse type: an integer >= 0 (GPUs per job: 0 for CPU jobs)."""
+    value = _converted(text, int, "an integer")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
     return value
 
 
@@ -133,7 +199,7 @@ OPERATIONAL = frozenset({"help", "profile", "dataset", "data_dir", "device", "jo
                          "variant", "tensorboard", "compile", "train_step", "deterministic", "force"})
 
 
-class StageParser(argparse.ArgumentParser):
+class StageParser(Parser):
     """The command line of a stage's script. Run with no flags, a script does what the study does
     (its defaults are the study's); after parsing, ``work_flags`` holds every flag given with a
     value other than its default that changes what it computes (all but ``OPERATIONAL``), and

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from common import library_warnings
 from common.errors import UserError
 from common.numerics import set_numerics
 
@@ -89,6 +90,7 @@ def _start_worker(context_class: type, ctx_fields: dict, devices: list[str], cou
     ``RunContext``) on the next device of ``devices``."""
     global _worker_ctx
 
+    library_warnings.install()
     with counter.get_lock():
         index = counter.value
         counter.value += 1

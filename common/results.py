@@ -9,6 +9,7 @@ it describes, so that a CSV edited, damaged or copied in is refused when read (`
 from __future__ import annotations
 
 import csv
+import glob
 import hashlib
 import importlib.metadata
 import io
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
@@ -29,22 +30,8 @@ import torch
 from common.errors import UserError
 from common.numerics import cpu_model, machine_kind
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def results_root() -> Path:
-    """``$RESULTS_DIR`` if set, else ``<project>/results``."""
-    return Path(os.environ.get("RESULTS_DIR") or PROJECT_ROOT / "results")
-
-
-def checkpoints_root() -> Path:
-    """``$CHECKPOINT_DIR`` if set, else ``<project>/checkpoints``."""
-    return Path(os.environ.get("CHECKPOINT_DIR") or PROJECT_ROOT / "checkpoints")
-
-
-def run_folder(dataset: str, profile: str) -> str:
-    """The folder name that keeps datasets and profiles apart, e.g. ``cifar10-cpu``."""
-    return f"{dataset}-{profile}"
+# Where outputs go (no torch there, so the runner's first line needs none): re-exported here.
+from common.paths import PROJECT_ROOT, results_root, run_folder  # noqa: E402
 
 
 def results_dir(dataset: str, profile: str, task: str) -> Path:
@@ -78,15 +65,42 @@ def _new_file_mode() -> int:
     return 0o666 & ~umask
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # another user's process
+        return True
+    return True
+
+
+def remove_orphaned_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files that ``atomic_path`` made for ``path`` in processes that no
+    longer run (killed before they could clean up: SIGKILL, power loss); returns them."""
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            with suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
-    Readers never see a half-written file, and a crash leaves the old file (if any) in place.
+    Readers never see a half-written file, and a crash leaves the old file (if any) in place. The
+    temporary file (``.<name>.<pid>.<random>.tmp``) is removed when the block fails or is
+    interrupted; one left by a process that was killed outright is removed by the next write of
+    ``path`` (``remove_orphaned_temporaries``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_orphaned_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -213,7 +227,13 @@ def write_results(rows: list[dict], csv_path: str | os.PathLike, prov: dict) -> 
 def read_sidecar(csv_path: str | os.PathLike) -> dict:
     """The provenance JSON beside a results CSV ({} if there is none)."""
     sidecar = Path(csv_path).with_suffix(".json")
-    return json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    if not sidecar.exists():
+        return {}
+    try:
+        return json.loads(sidecar.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{sidecar} is damaged ({exc}); rerun the script that writes it, or ./run_all.sh, "
+                        "which reruns it") from None
 
 
 CSV_SHA256 = "csv_sha256"   # the sidecar's record of the bytes of the CSV it describes
@@ -221,8 +241,9 @@ CSV_SHA256 = "csv_sha256"   # the sidecar's record of the bytes of the CSV it de
 
 def read_rows(csv_path: str | os.PathLike) -> list[dict]:
     """Rows of a results CSV as dicts of strings ([] if the file does not exist). A CSV whose
-    bytes are not those its sidecar records (edited, damaged, copied in) is a ``UserError``
-    naming the script that wrote it, to be rerun."""
+    bytes are not those its sidecar records (edited, damaged, copied in), or, without a sidecar's
+    record, one cut short (its last line unfinished, a row of fewer or more cells than the header),
+    is a ``UserError`` naming it and the script that wrote it, to be rerun."""
     csv_path = Path(csv_path)
     if not csv_path.exists():
         return []
@@ -233,4 +254,17 @@ def read_rows(csv_path: str | os.PathLike) -> list[dict]:
         raise UserError(f"{csv_path} is not the file its script wrote (edited, damaged or copied in: its "
                         f"sha256 differs from the one in {csv_path.with_suffix('.json').name}); rerun "
                         f"{script}, or ./run_all.sh, which reruns it")
-    return list(csv.DictReader(io.StringIO(data.decode())))
+    script = (sidecar.get("command") or "the script that writes it").split(" --")[0]
+    damaged = f"{csv_path} is damaged (%s); rerun {script}, or ./run_all.sh, which reruns it"
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise UserError(damaged % "not text") from None
+    if text and not text.endswith("\n"):      # csv.writer ends every row with a line break
+        raise UserError(damaged % "its last line is cut short")
+    reader = csv.DictReader(io.StringIO(text))
+    rows = list(reader)
+    for number, row in enumerate(rows, start=2):
+        if None in row or None in row.values():
+            raise UserError(damaged % f"line {number} has not the {len(reader.fieldnames)} cells of the header")
+    return rows

@@ -4,7 +4,8 @@ with the teacher's map of the same image: Pearson correlation of the maps and Io
 top-20% regions -- a documented equivalent of the map-similarity measure of Ojha et al. (2023).
 
 Writes results/<dataset>-<profile>/distillation/gradcam_localization.csv (per image and model),
-gradcam_localization_summary.csv (mean and std per model) and gradcam_localization.png.
+gradcam_localization_summary.csv (mean and std per model) and gradcam_localization.png (rows named
+by class and test image, one colour bar for the normalised heat).
 """
 
 import argparse
@@ -46,6 +47,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     # imported here, after parsing: --help and build_parser() import no torch
     from common.cli import RunContext
+    from common.data import class_names
     from common.figures import plot_cam_grid
     from common.gradcam import compare_cams, seeded_images
     from common.results import write_results
@@ -63,8 +65,11 @@ def main(argv=None):
                           image_seed=ctx.seed)
     write_results(rows, out / "gradcam_localization.csv", prov)
     write_results(summary_rows(rows), out / "gradcam_localization_summary.csv", prov)
-    plot_cam_grid(images, cams, [f"#{i} y={int(y)}" for i, y in zip(ids, labels)],
-                  out / "gradcam_localization.png")
+    names = class_names(ctx.dataset)
+    plot_cam_grid(images, cams, [f"{names[int(y)]}\ntest image {i}" for i, y in zip(ids, labels)],
+                  out / "gradcam_localization.png",
+                  titles={"teacher": f"teacher\n({args.teacher.upper().replace('VGG', 'VGG-')})",
+                          "S_I": "S_I (student\ntrained alone)"})
 
 
 if __name__ == "__main__":

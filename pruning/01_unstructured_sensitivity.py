@@ -1,8 +1,9 @@
 """Unstructured sensitivity: each conv/linear layer of VGG-11 magnitude-pruned alone over a
 sparsity grid, validation top-1 after each (no fine-tuning).
 
-Writes results/<dataset>-<profile>/pruning/unstructured_sensitivity.csv (layer, sparsity, params,
-top1_acc) and unstructured_sensitivity.png (one curve per layer).
+Writes results/<dataset>-<profile>/pruning/unstructured_sensitivity.csv (layer: the module name,
+layer_name: the paper's name, conv1.. fc2, as the figure names it; sparsity, params, top1_acc) and
+unstructured_sensitivity.png (one curve per layer).
 """
 
 import argparse

@@ -2,8 +2,9 @@
 (smallest L2 filter norm first; BatchNorm and the next layer's inputs follow), alone, over a
 ratio grid; validation top-1 without fine-tuning.
 
-Writes results/<dataset>-<profile>/pruning/structured_sensitivity.csv (layer, ratio,
-channels_before, channels_after, params_fraction, top1_acc) and structured_sensitivity.png.
+Writes results/<dataset>-<profile>/pruning/structured_sensitivity.csv (layer: the module name,
+layer_name: the paper's name, conv1..conv8, as the figure names it; ratio, channels_before,
+channels_after, params_fraction, top1_acc) and structured_sensitivity.png.
 """
 
 import argparse

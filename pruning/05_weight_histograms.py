@@ -2,7 +2,7 @@
 of pruning (the fine-tuned final models of 02 and 04; trained or loaded from cache).
 
 Writes results/<dataset>-<profile>/pruning/weight_histograms.png (unstructured),
-weight_histograms_structured.png, and weight_stats.csv (model, layer, params, nonzero, mean_abs,
+weight_histograms_structured.png, and weight_stats.csv (model, layer, layer_name, params, nonzero, mean_abs,
 std, max_abs).
 """
 
@@ -16,14 +16,19 @@ from common.flags import StageParser, add_common_args  # noqa: E402
 
 
 def weight_stats(model_name, model):
-    """One row per conv/linear layer: params, nonzero, mean |w|, std and max |w| of non-zeros."""
+    """One row per conv/linear layer (module name and the paper's name: conv1.., fc1..): params,
+    nonzero, mean |w|, std and max |w| of non-zeros."""
+    from common.figures import paper_layer_names
     from pruning.methods import prunable_layers
 
     rows = []
-    for layer, m in prunable_layers(model):
+    layers = prunable_layers(model)
+    names = paper_layer_names(layers)
+    for layer, m in layers:
         w = m.weight.detach().flatten()
         nz = w[w != 0]
-        rows.append({"model": model_name, "layer": layer, "params": w.numel(), "nonzero": nz.numel(),
+        rows.append({"model": model_name, "layer": layer, "layer_name": names[layer], "params": w.numel(),
+                     "nonzero": nz.numel(),
                      "mean_abs": round(nz.abs().mean().item(), 6), "std": round(nz.std().item(), 6),
                      "max_abs": round(nz.abs().max().item(), 6)})
     return rows

@@ -4,7 +4,7 @@ test images, for each image's true class, at the fourth conv stage (4x4 maps, up
 Similarity to the original's map per image: Pearson correlation of the maps and IoU of their
 top-20% regions. Writes results/<dataset>-<profile>/pruning/gradcam_pruning.csv (image_id, model,
 label, predicted, correct, cam_pearson_to_original, cam_top20_iou_to_original) and
-gradcam_pruning.png (a grid of the first images).
+gradcam_pruning.png (a grid of the first images, rows named by class and test image).
 """
 
 import argparse
@@ -29,6 +29,7 @@ def main(argv=None):
     # imported here, after parsing: --help and build_parser() import no torch
     from common.baselines import get_baseline
     from common.cli import RunContext
+    from common.data import class_names
     from common.figures import plot_cam_grid
     from common.gradcam import compare_cams, seeded_images
     from common.results import write_results
@@ -42,8 +43,11 @@ def main(argv=None):
     out = ctx.results_dir(TASK)
     write_results(rows, out / "gradcam_pruning.csv",
                   ctx.provenance(cam_layer="stages[3] (4x4)", target="true class", image_seed=ctx.seed))
-    plot_cam_grid(images, cams, [f"#{i} y={int(y)}" for i, y in zip(ids, labels)],
-                  out / "gradcam_pruning.png")
+    names = class_names(ctx.dataset)
+    plot_cam_grid(images, cams, [f"{names[int(y)]}\ntest image {i}" for i, y in zip(ids, labels)],
+                  out / "gradcam_pruning.png",
+                  titles={"original": "original\nVGG-11", "unstructured": "70% unstructured\n(fine-tuned)",
+                          "structured": "70% channel-pruned\n(fine-tuned)"})
 
 
 if __name__ == "__main__":

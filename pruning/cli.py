@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from common.flags import StageParser, add_common_args, fraction
+from common.flags import StageParser, add_common_args, fraction, fraction_up_to
 from pruning.kinds import FINAL_TARGET, KindNames
 
 
@@ -26,6 +26,7 @@ def sensitivity_parser(kind: KindNames, description: str) -> argparse.ArgumentPa
 def final_parser(kind: KindNames, description: str, target_help: str) -> argparse.ArgumentParser:
     """``--<target_key>`` (default ``FINAL_TARGET``) and ``--force`` plus the common flags."""
     parser = _parser(description)
-    parser.add_argument(f"--{kind.target_key}", type=fraction, default=FINAL_TARGET, help=f"{target_help}, in [0, 1)")
+    parser.add_argument(f"--{kind.target_key}", type=fraction_up_to(kind.reachable), default=FINAL_TARGET,
+                        help=f"{target_help}, in [0, {kind.reachable:g}] (what the sweep's grid can reach)")
     parser.add_argument("--force", action="store_true", help="redo even if the model is cached")
     return parser

@@ -23,6 +23,14 @@ class KindNames:
     target_key: str              # 'target' (overall sparsity) | 'reduction' (parameters removed)
     grid: tuple[float, ...]      # the sensitivity sweep's default grid
 
+    @property
+    def reachable(self) -> float:
+        """An upper bound of the target the default grid can reach (every layer at the grid's
+        largest ratio r): r of the weights for unstructured pruning; for channel pruning, a conv
+        keeps at least (1 - r)^2 of its weights (its inputs and outputs both thinned)."""
+        r = max(self.grid)
+        return r if self.x_key == "sparsity" else round(1 - (1 - r) ** 2, 4)
+
 
 UNSTRUCTURED = KindNames("unstructured", "sparsity", "target", SPARSITY_GRID)
 STRUCTURED = KindNames("structured", "ratio", "reduction", CHANNEL_GRID)

@@ -20,12 +20,14 @@ from common.cache import KEY, weights_sha256
 from common.checkpoints import save_checkpoint
 from common.curves import curve_rows, write_curves
 from common.cli import RunContext
+from common.errors import UserError
 from common.models import VGG, count_parameters
 from common.numerics import machine_kind
 from common.results import write_results
 from common.training import fit
 from pruning import kinds
 from pruning.kinds import CHANNEL_GRID, FINAL_TARGET, SPARSITY_GRID, KindNames
+from common.figures import paper_layer_names
 from pruning.plots import plot_sensitivity
 from pruning.methods import (channel_prune, layer_sparsity, magnitude_mask, overall_sparsity,
                              prunable_layers, prune_by_magnitude, remove_masks)
@@ -53,15 +55,17 @@ def unstructured_sensitivity(model: VGG, ctx: RunContext,
                              grid: Sequence[float] = SPARSITY_GRID) -> list[dict]:
     """Each conv/linear layer magnitude-pruned alone at each sparsity; validation top-1 (%).
 
-    Rows: layer, sparsity, params, top1_acc. The model is restored after every reading.
+    Rows: layer (module name, the key every reader prunes by), layer_name (the paper's name:
+    conv1.., fc1..), sparsity, params, top1_acc. The model is restored after every reading.
     """
     rows = []
     layers = prunable_layers(model)
+    names = paper_layer_names(layers)
     for name, module in tqdm(layers, desc="unstructured sensitivity", disable=not ctx.progress):
         original = module.weight.detach().clone()
         for s in grid:
             module.weight.mul_(magnitude_mask(original, s))
-            rows.append({"layer": name, "sparsity": s, "params": original.numel(),
+            rows.append({"layer": name, "layer_name": names[name], "sparsity": s, "params": original.numel(),
                          "top1_acc": val_top1(model, ctx)})
             module.weight.copy_(original)
     return rows
@@ -71,9 +75,11 @@ def structured_sensitivity(model: VGG, ctx: RunContext,
                            grid: Sequence[float] = CHANNEL_GRID) -> list[dict]:
     """Each conv's output channels pruned alone at each ratio (no fine-tune); validation top-1 (%).
 
-    Rows: layer, ratio, channels_before, channels_after, params_fraction, top1_acc.
+    Rows: layer (module name), layer_name (the paper's: conv1..), ratio, channels_before,
+    channels_after, params_fraction, top1_acc.
     """
     convs = model.convs()
+    names = paper_layer_names(prunable_layers(model))
     total = count_parameters(model)
     rows = []
     for i, (name, conv) in enumerate(tqdm(list(zip(conv_names(model), convs)), desc="structured sensitivity",
@@ -82,7 +88,7 @@ def structured_sensitivity(model: VGG, ctx: RunContext,
             ratios = [0.0] * len(convs)
             ratios[i] = r
             small = channel_prune(model, ratios)
-            rows.append({"layer": name, "ratio": r, "channels_before": conv.out_channels,
+            rows.append({"layer": name, "layer_name": names[name], "ratio": r, "channels_before": conv.out_channels,
                          "channels_after": small.convs()[i].out_channels,
                          "params_fraction": count_parameters(small) / total,
                          "top1_acc": val_top1(small, ctx)})
@@ -130,7 +136,7 @@ def ratios_for_target(curves: dict[str, tuple[np.ndarray, np.ndarray]], base_acc
     every layer; each layer takes the largest ratio whose single-layer drop is within ``delta``.
     ``delta`` is bisected until ``achieved(ratios)`` (e.g. overall sparsity) reaches ``target``.
 
-    Returns (layer -> ratio, delta). Raises ValueError if the target is out of reach.
+    Returns (layer -> ratio, delta). Raises ``UserError`` if the target is out of reach.
     """
     def ratios(delta: float) -> dict[str, float]:
         out = {}
@@ -141,8 +147,8 @@ def ratios_for_target(curves: dict[str, tuple[np.ndarray, np.ndarray]], base_acc
 
     hi = max(float(base_acc - np.nanmin(a)) for _, a in curves.values()) + 1.0
     if achieved(ratios(hi)) < target - tolerance:
-        raise ValueError(f"target {target:.3f} is out of reach: the sweep's largest ratios give "
-                         f"{achieved(ratios(hi)):.3f}; extend the grid or lower the target")
+        raise UserError(f"target {target:g} is out of reach: the sweep's largest ratios give "
+                        f"{achieved(ratios(hi)):.4g}; lower the target, or extend the sensitivity sweep's --grid")
     lo = 0.0
     for _ in range(60):
         mid = (lo + hi) / 2
@@ -312,13 +318,16 @@ def get_structured_final(ctx: RunContext, reduction: float = FINAL_TARGET, force
 
 
 def final_rows(kind: PruningKind, base: VGG, model: VGG, meta: dict) -> list[dict]:
-    """Per-layer rows of ``<kind>_final.csv``: the chosen ratio and what it did to the layer."""
+    """Per-layer rows of ``<kind>_final.csv`` (layer: module name; layer_name: the paper's): the
+    chosen ratio and what it did to the layer."""
+    names = paper_layer_names(prunable_layers(base))
     if kind is UNSTRUCTURED:
-        return [{"layer": r["layer"], "chosen_sparsity": round(meta["ratios"][r["layer"]], 4),
+        return [{"layer": r["layer"], "layer_name": names[r["layer"]],
+                 "chosen_sparsity": round(meta["ratios"][r["layer"]], 4),
                  "params": r["params"], "zeros": r["zeros"], "sparsity": round(r["sparsity"], 4)}
                 for r in layer_sparsity(model)]
-    return [{"layer": n, "ratio": round(meta["ratios"][n], 4), "channels_before": b.out_channels,
-             "channels_after": s.out_channels}
+    return [{"layer": n, "layer_name": names[n], "ratio": round(meta["ratios"][n], 4),
+             "channels_before": b.out_channels, "channels_after": s.out_channels}
             for n, b, s in zip(conv_names(base), base.convs(), model.convs())]
 
 

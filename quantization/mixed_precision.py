@@ -29,6 +29,7 @@ from torch import nn
 
 from common.augment import BatchTransform
 from common.cli import RunContext
+from common.figures import paper_layer_names
 from common.training import module_device
 from quantization.fake_quant import apply_weight_quant, bake, observe_layer_inputs, quantizable_layers
 from quantization.hessian import hutchinson_trace
@@ -182,17 +183,20 @@ def bits_string(bits: dict[str, int]) -> str:
 
 def sensitivity_rows(model: nn.Module, ctx: RunContext, hessian_images: int, samples: int
                      ) -> list[dict]:
-    """hessian_trace.csv: per layer, params, Hutchinson Tr(H) on ``hessian_images`` validation
-    images, Tr(H)/n, the input's mean square on calibration (train) images, and the int4 error."""
+    """hessian_trace.csv: per layer (module name, and the paper's name: conv1.., fc1..), params,
+    Hutchinson Tr(H) on ``hessian_images`` validation images, Tr(H)/n, the input's mean square on
+    calibration (train) images, and the int4 error."""
     images, labels = ctx.splits.val_images[:hessian_images], ctx.splits.val_labels[:hessian_images]
     traces = hessian_traces(model, images, labels, ctx.dataset, samples, ctx.seed)
     moments = input_second_moments(model, calibration_batches(ctx))
     errors = quantization_errors(model, (4,))
-    return [{"layer": name, "params": m.weight.numel(), "hessian_trace": traces[name],
+    layers = quantizable_layers(model)
+    names = paper_layer_names(list(layers.items()))
+    return [{"layer": name, "layer_name": names[name], "params": m.weight.numel(), "hessian_trace": traces[name],
              "hessian_trace_per_param": traces[name] / m.weight.numel(),
              "input_mean_square": moments[name], "int4_weight_sq_error": errors[name][4],
              "hutchinson_samples": samples, "hessian_images": len(images)}
-            for name, m in quantizable_layers(model).items()]
+            for name, m in layers.items()]
 
 
 def configurations(model: nn.Module, sens_rows: list[dict], low_bits: Iterable[int]

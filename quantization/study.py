@@ -19,7 +19,7 @@ from common.baselines import finetune_recipe, get_baseline
 from common.cli import RunContext
 from common.measure import saved_size_bytes
 from common.models import VGG
-from common.results import checkpoints_root, run_folder
+from common.paths import checkpoints_root, run_folder
 from common.training import fit
 from quantization.fake_quant import Scheme, apply_scheme, bake
 from quantization.storage import save_weight_quantized

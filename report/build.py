@@ -22,7 +22,7 @@ from pathlib import Path
 REPORT = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPORT.parent))  # run as a script from anywhere
 
-from common.flags import add_variant_args  # noqa: E402
+from common.flags import Parser, add_variant_args  # noqa: E402
 from common.profiles import run_profile  # noqa: E402
 from common.results import atomic_path, results_root, run_folder  # noqa: E402
 from report.content import TABLES, numbers  # noqa: E402
@@ -154,7 +154,7 @@ def build_report(dataset: str, profile: str, pages: tuple[int, int] = MAIN_PAGES
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", required=True, choices=["smoke", "cpu", "full"])
     add_variant_args(parser)   # a variant's run (--set / --variant) builds from its own folder
     parser.add_argument("--dataset", default="cifar100", choices=["cifar100", "cifar10"])

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from common.cli import RunContext
-from common.flags import add_common_args
+from common.flags import Parser, add_common_args
 from common.data import DATASETS
 from common.models import build_model
 from common.results import write_results
@@ -175,7 +175,7 @@ def _reading_in_subprocess(argv: list[str] | None, pipeline: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = add_common_args(argparse.ArgumentParser(description=__doc__,
+    parser = add_common_args(Parser(description=__doc__,
                                                      formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--model", default="vgg11")
     parser.add_argument("--width", type=float, default=1.0)

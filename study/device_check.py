@@ -37,27 +37,14 @@ from pathlib import Path
 
 from study.benchmark import concurrent_images_per_second, fast_images_per_second
 from common.cli import RunContext
-from common.flags import add_common_args
+from common.flags import Parser, add_common_args
 from study.graph_check import passed as graph_passed, step_agreement
 from common.results import PROJECT_ROOT, device_description, provenance, results_root, write_results
 from common.train_step import resolve_step_mode
+from study.status import PREFIX, parse_status_lines
 
 MODELS = ("vgg11", "vgg16", "vgg19")
 BATCH = 128
-STATUS_PREFIX = "[run_all] stage "
-
-
-def parse_stage_lines(output: str) -> list[dict]:
-    """``[run_all] stage NAME ok|failed|skipped SECONDS`` lines of run_all.sh -> rows
-    (stage, status, seconds), in order."""
-    rows = []
-    for line in output.splitlines():
-        if line.startswith(STATUS_PREFIX):
-            name, status, seconds = line[len(STATUS_PREFIX):].rsplit(" ", 2)
-            rows.append({"stage": name, "status": status, "seconds": int(seconds)})
-    return rows
-
-
 def last_line(path: Path) -> str:
     """The last non-empty line of a log file ('' when there is none)."""
     if not path.exists():
@@ -79,9 +66,9 @@ def run_stages(device: str, dataset: str, data_dir: Path, scratch: Path) -> list
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
         for line in proc.stdout:
             lines.append(line)
-            if line.startswith(STATUS_PREFIX):
-                print(f"[device_check] {line[len(STATUS_PREFIX):].strip()}", flush=True)
-    rows = parse_stage_lines("".join(lines))
+            if parse_status_lines(line):
+                print(f"[device_check] {line.removeprefix(PREFIX).strip()}", flush=True)
+    rows = parse_status_lines("".join(lines))
     for r in rows:
         r["error"] = last_line(logs / f"{r['stage'].replace('/', '_')}.log") if r["status"] == "failed" else ""
     if not rows:   # run_all.sh stopped before its first stage
@@ -152,7 +139,7 @@ def refuse_unrunnable(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = add_common_args(argparse.ArgumentParser(description=__doc__,
+    parser = add_common_args(Parser(description=__doc__,
                                                      formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--steps", type=int, default=None,
                         help="timed training steps per model (default: 50 on CUDA, 3 on the CPU)")

@@ -171,25 +171,37 @@ def cached_throughput_path(dataset: str, profile_name: str) -> Path:
     return results_root() / run_folder(dataset, profile_name) / "plan" / "throughput.csv"
 
 
+def cached_throughput(args: argparse.Namespace, profile: Profile, work: Work) -> ThroughputTable | None:
+    """The plan's earlier measurement on this device when it covers ``work``, else None (nothing measured)."""
+    from common.cli import resolve_device
+    from common.results import device_description
+    from study.projection import needed_keys
+    from study.throughput import read_cached
+
+    cache = cached_throughput_path(args.dataset, profile.name)
+    cached = read_cached(cache, device_description(resolve_device(args.device)), profile.width, profile.batch_size)
+    if cached is None or not cached.covers(*needed_keys(work)):
+        return None
+    cached.source = f"{_shown(cache)} (measured earlier on this device; --remeasure to redo)"
+    return cached
+
+
 def resolve_throughput(args: argparse.Namespace, profile: Profile, work: Work) -> ThroughputTable:
     """--throughput CSV, else the plan's earlier measurement on this device (unless
     --remeasure), else a short benchmark now (loads the data), written with provenance."""
-    from common.cli import RunContext, resolve_device
-    from common.results import device_description, write_results
+    from common.cli import RunContext
+    from common.results import write_results
     from study.projection import needed_keys
-    from study.throughput import measure_throughput, read_cached, read_throughput_csv
+    from study.throughput import measure_throughput, read_throughput_csv
 
     if args.throughput:
         return read_throughput_csv(args.throughput, profile.width, profile.batch_size,
                                    device=f"unknown (not recorded in {_shown(args.throughput)})")
-    device = device_description(resolve_device(args.device))
+    cached = None if args.remeasure else cached_throughput(args, profile, work)
+    if cached is not None:
+        return cached
     cache = cached_throughput_path(args.dataset, profile.name)
     train_keys, infer_keys = needed_keys(work)
-    if not args.remeasure:
-        cached = read_cached(cache, device, profile.width, profile.batch_size)
-        if cached is not None and cached.covers(train_keys, infer_keys):
-            cached.source = f"{_shown(cache)} (measured earlier on this device; --remeasure to redo)"
-            return cached
     ctx = RunContext.from_args(args)
     table = measure_throughput(ctx, train_keys, infer_keys, profile.width, profile.batch_size,
                                args.steps, args.warmup, args.rounds)
@@ -273,26 +285,30 @@ def write_projection(projection: Projection, measured: dict[str, float], path: P
                                          measured_minutes=round(total_measured / 60, 1) if measured else ""))
 
 
-def projected_minutes(stages, flags: list[str]) -> tuple[float, str]:
-    """(projected minutes, throughput source) of running ``stages`` (a part of the declaration),
-    with the plan's command-line ``flags`` (profile, dataset, data folder, device, workers): its
-    throughput figures are this device's earlier measurement, else a short benchmark now (cached)."""
+def projected_stage_seconds(stages, flags: list[str], measure: bool = True) -> tuple[dict[str, float], str] | None:
+    """(projected seconds per stage name, throughput source) of running ``stages`` (a part of the
+    declaration) with the plan's command-line ``flags`` (profile, dataset, data folder, device,
+    workers): its throughput figures are this device's earlier measurement, else a short benchmark
+    now (cached); with ``measure`` False, None instead of a benchmark."""
     from common.profiles import run_profile
     from study.projection import project
 
     args = build_parser().parse_args(flags)
     profile = run_profile(args, announce=False)
     work = plan_work(profile, recorded_dkd_selection(args.dataset, profile.name), stages)
+    if not measure and not args.throughput and cached_throughput(args, profile, work) is None:
+        return None
     throughput = resolve_throughput(args, profile, work)
     workers, speedup, _ = concurrency(args, throughput.device)
-    return project(work, throughput, workers, speedup).total_minutes, throughput.source
+    projection = project(work, throughput, workers, speedup)
+    return {r["stage"]: float(r["projected_seconds"]) for r in projection.stage_rows}, throughput.source
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The plan's command line: the shared flags and where its throughput figures come from."""
-    from common.flags import add_common_args
+    from common.flags import Parser, add_common_args
 
-    parser = add_common_args(argparse.ArgumentParser(description=__doc__,
+    parser = add_common_args(Parser(description=__doc__,
                                                      formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--throughput", default=None,
                         help="CSV of images/s (model, width, batch_size, [teacher], [variant], "

@@ -15,6 +15,7 @@ import json
 import re
 from pathlib import Path
 
+from common.flags import Parser
 from common.profiles import PROFILES
 from common.results import PROJECT_ROOT, atomic_path, read_rows, read_sidecar, results_root
 from common.timing import one_session
@@ -379,7 +380,7 @@ def refreshed(files: list[str] | None = None) -> dict[Path, tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--readme", action="append", metavar="PATH",
                         help="refresh only this file's blocks (repeatable; default: every file of README_FILES)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit status 1 if a block is stale")

@@ -45,12 +45,13 @@ FIGURES = (".png", ".pdf")    # drawn from the CSVs (``study.replot`` redraws th
 
 @dataclass(frozen=True)
 class RunFolders:
-    """Where a run's results, checkpoints and data are."""
+    """Where a run's results, checkpoints, data and logs are."""
 
     run_dir: Path           # results/<dataset>-<profile>/
     checkpoint_dir: Path    # checkpoints/<dataset>-<profile>/
     dataset: str
     data_dir: Path
+    log_dir: Path | None = None     # the stages' logs (the runner's --log-dir)
 
     def data_key(self, profile: Profile) -> dict:
         """``common.data.split_key`` of this run's data under ``profile`` (files hashed, not loaded)."""
@@ -99,8 +100,11 @@ def why_rerun(stage: Stage, profile: Profile, settings: PlanSettings, where: Run
     path = record_path(where.run_dir, stage)
     if not path.exists():
         return f"no completion record ({path.relative_to(where.run_dir)})"
-    recorded = json.loads(path.read_text())
-    if "code" not in recorded:
+    try:
+        recorded = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return f"its completion record {path.relative_to(where.run_dir)} is damaged"
+    if not isinstance(recorded, dict) or "code" not in recorded:
         return "its record holds no code or checkpoint hashes (written before they were recorded)"
     written = {name: sha for name, sha in recorded.get("outputs", {}).items() if not name.endswith(FIGURES)}
     altered = _differing(written, _hashes(where.run_dir, written))

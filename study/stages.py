@@ -165,14 +165,20 @@ def stage_named(name: str) -> Stage:
 
 
 def producers(settings: PlanSettings) -> dict[str, Stage]:
-    """Which stage writes each results file, and which first trains each cached checkpoint (the
-    first stage whose work lists it: the baselines, pruning/02 and 04's finals, the students), for
-    the runner's dependency order."""
+    """Which stage writes each results file, and which first trains each checkpoint some stage
+    declares it reads (the first stage whose work lists it as cached: the baselines, pruning/02
+    and 04's finals), for the runner's dependency order. Stages' work is computed in order only
+    until every declared checkpoint has its maker: the later stages' work is never needed here."""
     made: dict[str, Stage] = {}
     for stage in STAGES:
         for output in stage.outputs:
             made.setdefault(output, stage)
+    wanted = {name for stage in STAGES for name in stage.checkpoints}
+    for stage in STAGES:
+        if not wanted:
+            break
         for training in stage.work(stage, settings).jobs:
             if training.cached:
                 made.setdefault(training.name, stage)
+                wanted.discard(training.name)
     return made

@@ -76,9 +76,10 @@ def cifar_root(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def isolated_outputs(tmp_path, monkeypatch) -> Path:
-    """Send results/ and checkpoints/ of the code under test to a temporary folder."""
+    """Send results/, checkpoints/ and the runner's logs of the code under test to a temporary folder."""
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
     monkeypatch.setenv("CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    monkeypatch.setenv("LOG_DIR", str(tmp_path / "logs"))
     return tmp_path
 
 

@@ -78,3 +78,11 @@ def test_a_submitted_job_never_downloads_missing_data(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "_download", lambda name, root: pytest.fail("a job downloaded the data"))
     with pytest.raises(data.DatasetNotFoundError, match="does not download it"):
         data.ensure_dataset("cifar10", tmp_path)
+
+
+def test_class_names_of_each_dataset_without_its_pixels():
+    assert data.class_names("cifar10")[4] == "deer" and len(data.class_names("cifar10")) == data.num_classes("cifar10")
+    names = data.class_names("cifar100")
+    assert len(set(names)) == data.num_classes("cifar100") and list(names) == sorted(names)   # the meta file's order
+    with pytest.raises(ValueError, match="unknown dataset"):
+        data.class_names("mnist")

@@ -27,7 +27,7 @@ def one_line_error(out: subprocess.CompletedProcess) -> str:
 
 
 @pytest.mark.parametrize("flags, says", [
-    (["pruning/02_unstructured_final.py", "--target", "-0.1"], "not a fraction in [0, 1)"),
+    (["pruning/02_unstructured_final.py", "--target", "-0.1"], "-0.1 is outside [0, 0.95]"),
     (["pruning/02_unstructured_final.py", "--target", "nan"], "not a finite number"),
     (["pruning/08_accuracy_vs_sparsity.py", "--targets", "0.5", "1.5"], "not a fraction"),
     (["quantization/02_qat.py", "--epochs", "-1"], "must be at least 1"),

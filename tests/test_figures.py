@@ -1,18 +1,23 @@
-"""The figures read without their CSV: the paper's layer names, log axes with readable ticks,
-labelled points that do not overlap, the baseline in the sensitivity legend, the Pareto plot's
-log latency axis and told-apart students, the scaling law's zoomed band; and ``study.replot``
-redraws them from CSVs alone, leaving every CSV and JSON as it was."""
+"""The figures read without their CSV: the paper's layer names, log axes with readable ticks up to
+the top decade, labelled points that do not overlap, the run (dataset, profile) named once on
+every figure saved in a run folder, the baseline in the sensitivity legend, the Pareto plot's
+students at their real cost and labelled, every QAT series visible, mixed-precision points named
+by their bits, the Grad-CAM grid's class names and colour bar, the scaling law's zoomed band; and
+``study.replot`` redraws them from CSVs alone, leaving every CSV and JSON as it was."""
 
 import hashlib
 import json
 
 import matplotlib.image
+import numpy as np
 import pytest
+import torch
 
 import combined.pareto as pareto
 import pruning.plots as pruning_plots
 import quantization.plots as quantization_plots
-from common.figures import label_points, paper_layer_names, plt, readable_log_axis, spread_sideways
+from common.figures import (label_points, paper_layer_names, plot_cam_grid, plt, readable_log_axis, run_label,
+                             save_figure)
 from common.models import build_model
 from pruning.methods import prunable_layers
 from pruning.study import STRUCTURED, UNSTRUCTURED
@@ -33,6 +38,13 @@ def drawn(monkeypatch):
             return real(fig, path)
         monkeypatch.setattr(module, "save_figure", keep)
     return figures
+
+
+def renderer_of(fig):
+    """A renderer of ``fig`` with its layout drawn (save_figure closed its canvas)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(fig).draw()
+    return fig.canvas.get_renderer()
 
 
 def assert_sane_png(path, min_width=600):
@@ -78,11 +90,74 @@ def test_log_axis_ticks_are_plain_numbers_at_1_2_5():
     plt.close(fig)
 
 
-def test_spread_sideways_keeps_the_centre_and_order():
-    xs = spread_sideways([10.0] * 5, width=0.1)
-    assert xs == sorted(xs) and len(set(xs)) == 5
-    assert xs[2] == pytest.approx(10.0) and xs[0] * xs[-1] == pytest.approx(100.0)
-    assert spread_sideways([3.0]) == [3.0]
+@pytest.mark.parametrize("lo,hi,labels", [
+    (5, 60, ["5", "10", "20", "50"]),
+    (6, 14, ["6", "7", "8", "9", "10", "14"]),       # the top decade gets a label too
+    (9, 11, ["9", "10", "11"]),
+    (7, 600, ["10", "20", "50", "100", "200", "500"]),
+])
+def test_log_axis_labels_the_top_decade(lo, hi, labels):
+    fig, ax = plt.subplots()
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    readable_log_axis(ax.xaxis)
+    fig.canvas.draw()
+    shown = [t.get_text() for t in ax.get_xticklabels()]
+    assert shown == labels and any(float(t) > 10 for t in shown)
+    plt.close(fig)
+
+
+def test_the_run_label_is_read_from_the_results_folder():
+    assert run_label("results/cifar10-cpu/combined/pareto.png") == "CIFAR-10, cpu profile"
+    assert run_label("/x/cifar100-full+lr=0.05/pruning/a.png") == "CIFAR-100, full profile, variant lr=0.05"
+    for outside in ("/tmp/figures/a.png", "results/cifar10-gpu/q/a.png", "results/mnist-cpu/q/a.png",
+                    "results/cifar10-cpu/a.png"):
+        assert run_label(outside) is None
+
+
+def test_save_figure_names_the_run_once_above_every_title(tmp_path):
+    def figure(suptitle):
+        fig, axes = plt.subplots(1, 2)
+        for ax in axes:
+            ax.plot([0, 1], [0, 1])
+            ax.set_title("a panel")
+        fig.suptitle(suptitle)
+        return fig
+
+    fig = figure("A study")
+    save_figure(fig, tmp_path / "cifar10-smoke" / "pruning" / "a.png")
+    label = [t for t in fig.texts if t.get_text() == "CIFAR-10, smoke profile"]
+    assert len(label) == 1
+    renderer = renderer_of(fig)
+    box = label[0].get_window_extent(renderer)
+    for other in [fig._suptitle, *(ax.title for ax in fig.axes)]:
+        assert not box.overlaps(other.get_window_extent(renderer)) and box.y0 >= other.get_window_extent(renderer).y1
+    fig = figure("Curves (cifar10, smoke profile)")          # a title that names the run already
+    save_figure(fig, tmp_path / "cifar10-smoke" / "pruning" / "b.png")
+    assert not any("CIFAR-10" in t.get_text() for t in fig.texts)
+    fig = figure("Elsewhere")
+    save_figure(fig, tmp_path / "figures" / "c.png")
+    assert [t.get_text() for t in fig.texts] == ["Elsewhere"]
+
+
+def test_cam_grid_names_classes_explains_columns_and_has_a_colour_bar(tmp_path, monkeypatch):
+    import common.figures as figures
+    kept = []
+    real = figures.save_figure
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: (kept.append(fig), real(fig, path))[1])
+    images = torch.randint(0, 255, (3, 3, 32, 32), dtype=torch.uint8)
+    cams = {m: np.random.default_rng(0).random((3, 32, 32)) for m in ("teacher", "S_I", "kd")}
+    path = plot_cam_grid(images, cams, ["deer\ntest image 7", "cat\ntest image 9", "ship\ntest image 3"],
+                         tmp_path / "cifar10-smoke" / "distillation" / "cams.png",
+                         titles={"S_I": "S_I (student\ntrained alone)"})
+    fig = kept[-1]
+    grid = [ax for ax in fig.axes if ax.get_ylabel() or ax.get_title()]
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel() and "Grad-CAM" not in ax.get_ylabel()] == [
+        "deer\ntest image 7", "cat\ntest image 9", "ship\ntest image 3"]
+    assert [ax.get_title() for ax in grid if ax.get_title()] == ["image", "teacher", "S_I (student\ntrained alone)", "kd"]
+    bars = [ax for ax in fig.axes if "Grad-CAM (normalised)" in ax.get_ylabel()]
+    assert len(bars) == 1 and bars[0].get_ylim() == (0.0, 1.0)
+    assert_sane_png(path, min_width=500)
 
 
 def test_labels_of_a_crowd_do_not_overlap():
@@ -143,7 +218,7 @@ def front_points():
     return points
 
 
-def test_pareto_has_log_axes_labelled_fronts_and_students_apart(drawn, tmp_path):
+def test_pareto_has_log_axes_labelled_fronts_baselines_and_students_at_their_cost(drawn, tmp_path):
     points = front_points()
     path = pareto.plot_pareto(points, tmp_path / "pareto.png", "test")
     size_ax, latency_ax = drawn[-1].axes
@@ -151,14 +226,81 @@ def test_pareto_has_log_axes_labelled_fronts_and_students_apart(drawn, tmp_path)
     for ax, cost in ((size_ax, "size_bytes"), (latency_ax, "latency_ms")):
         usable = [p for p in points if p[cost] != ""]
         labels = {t for a in ax.texts for t in a.get_text().split("\n")}
-        front = {p["model"] for p, on in zip(usable, pareto.pareto_front(usable, cost)) if on}
-        assert front and front <= labels
-        assert {"independent", "kd", "crd"} <= labels
-        students = [a.xy[0] for a in ax.texts if a.get_text() in ("independent", "kd", "crd")]
-        assert len(set(students)) == 3        # spread sideways, each error bar on its own
+        front = {pareto._label(p) for p, on in zip(usable, pareto.pareto_front(usable, cost)) if on}
+        assert front and front <= labels and "int8 W8A8 static" in front
+        assert {"independent", "kd", "crd", "VGG-11", "VGG-16"} <= labels     # every baseline is named
+        # the students (all VGG-11s) stand at their measured cost, none moved sideways
         shared = 9.5 if cost == "size_bytes" else 44.4
-        assert min(students) < shared < max(students)
+        students = [a.xy[0] for a in ax.texts if set(a.get_text().split("\n")) & {"independent", "kd", "crd"}]
+        assert students and all(x == pytest.approx(shared) for x in students)
+        offsets = [o for c in ax.collections for o in c.get_offsets()]
+        assert all(x == pytest.approx(shared) for x, y in offsets if y in (83.27, 84.13, 83.84))
+        renderer = renderer_of(drawn[-1])
+        boxes = [a.get_window_extent(renderer) for a in ax.texts if a.get_text().strip() and a.get_visible()
+                 and a.get_color() != (0, 0, 0, 0)]
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
     assert_sane_png(path, min_width=1200)
+
+
+def test_pareto_macs_view_keeps_caption_and_legend_apart(drawn, tmp_path):
+    points = [{**p, "macs": 150_000_000 if p["model"] != "VGG-16" else 310_000_000} for p in front_points()]
+    pareto.plot_pareto(points, tmp_path / "pareto_macs.png", "test", panels=pareto.MACS)
+    fig = drawn[-1]
+    renderer = renderer_of(fig)
+    legend, caption = fig.legends[0].get_window_extent(renderer), fig.texts[0].get_window_extent(renderer)
+    assert caption.y1 <= legend.y0 and legend.y1 <= fig.axes[0].get_window_extent(renderer).y0
+
+
+def qat_rows():
+    rows = []
+    for fmt, accs, simulated in (("fp32", (84.94, 83.94, 84.74, 84.86), "no"), ("fp16", (84.94, 84.06, 84.86, 84.76), "yes"),
+                                 ("bf16", (84.98, 83.94, 84.78, 84.84), "yes"), ("int4", (83.02, 82.9, 84.22, 84.48), "yes"),
+                                 ("int8", (84.98, 83.86, 84.78, 84.62), "no")):
+        rows += [{"format": fmt, "epoch": e, "val_top1_acc": a, "top1_acc": "", "simulated": simulated}
+                 for e, a in enumerate(accs)]
+    return rows
+
+
+def test_qat_recovery_shows_every_series(drawn, tmp_path):
+    path = quantization_plots.plot_qat_recovery(qat_rows(), 84.94, 0.5, tmp_path / "qat_recovery.png")
+    ax = drawn[-1].axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:5] == ["fp32 (fine-tune control)", "fp16", "bf16", "int4", "int8"]
+    # equal readings of two formats at one epoch (fp32, fp16 at epoch 0) are drawn apart, never on top of each other
+    marks = [(round(x, 3), y) for line in ax.get_lines() for x, y in zip(*line.get_data()) if line.get_marker() != "None"]
+    assert len(set(marks)) == len(marks) == len(qat_rows())
+    assert all(abs(x - round(x)) <= 2 * quantization_plots.QAT_OFFSET + 1e-9 for x, _ in marks)
+    assert any("whole epochs" in t.get_text() for t in drawn[-1].texts)
+    assert_sane_png(path)
+
+
+def mixed_rows():
+    def row(config, kind, bits, top1, total=None, size=None):
+        return {"config": config, "kind": kind, "layer_bits": bits, "top1_acc": top1,
+                "total_bits": total if total is not None else "", "size_bytes": size if size is not None else ""}
+    return [row("uniform int8", "uniform", "-".join(["8"] * 10), 84.88, total=19_102_272),
+            row("uniform int4", "uniform", "-".join(["4"] * 10), 83.5, total=9_610_432),
+            row("uniform int2", "uniform", "-".join(["2"] * 10), 10.0, total=4_864_512),
+            row("first/last fp16, rest int4", "first/last fp16", "16-" + "-".join(["4"] * 8) + "-16", 84.6,
+                total=9_650_848),
+            row("adaptive Hessian @ budget of rest-int4", "adaptive (Hessian)", "16-16-8-8-6-4-3-2-5-16", 82.8,
+                total=9_641_632),
+            row("fp32", "real fp32", "-".join(["32"] * 10), 84.8, size=9_532_939),
+            row("int8 W8A8 (PT2E)", "real int8", "-".join(["8"] * 10), 84.85, size=2_405_081),
+            row("int8 W8A8 (PT2E), first/last fp32", "real int8, first/last fp32",
+                "32-" + "-".join(["8"] * 8) + "-32", 84.82, size=2_409_003)]
+
+
+def test_mixed_precision_points_carry_their_bits(drawn, tmp_path):
+    assert quantization_plots.bits_label("4-4-4") == "w4"
+    assert quantization_plots.bits_label("16-4-4-16") == "16/4/16"
+    assert quantization_plots.bits_label("16-8-4-16") == "16/8/4/16"
+    path = quantization_plots.plot_mixed_precision(mixed_rows(), tmp_path / "mixed_precision.png")
+    labels = {t for ax in drawn[-1].axes for a in ax.texts for t in a.get_text().split("\n")}
+    assert {"w8", "w4", "w2", "16/4/16", "16/16/8/8/6/4/3/2/5/16", "w8, real int8", "32/8/32, real int8"} <= labels
+    real = [c for ax in drawn[-1].axes for c in ax.collections if c.get_offsets().shape[0]]
+    assert real and all(len(c.get_facecolors()) == 0 or c.get_facecolors()[0][3] == 0 for c in real)   # hollow
+    assert_sane_png(path)
 
 
 def scaling_rows():
@@ -200,14 +342,36 @@ def digest(folder):
             for p in sorted(folder.rglob("*")) if p.suffix in (".csv", ".json")}
 
 
-def test_replot_redraws_every_figure_from_the_csvs_alone(tmp_path, write_csv):
-    run = tmp_path / "cifar10-smoke"
+def write_run(run, write_csv, macs=True, layer_names=True):
+    """A run folder with every CSV (and sidecar value) that ``study.replot`` draws from."""
     write_csv(run / "quantization" / "scaling_law.csv", scaling_rows())
-    write_csv(run / "combined" / "pareto_points.csv", front_points())
-    layers = [n for n, _ in prunable_layers(build_model("vgg11", num_classes=10, width=0.125))]
+    write_csv(run / "combined" / "pareto_points.csv",
+              [{**p, "macs": 150_000_000} if macs else p for p in front_points()])
+    model = build_model("vgg11", num_classes=10, width=0.125)
+    layers = [n for n, _ in prunable_layers(model)]
     for kind, layer_set in ((UNSTRUCTURED, layers), (STRUCTURED, layers[:8])):
-        csv_path = write_csv(run / "pruning" / f"{kind.name}_sensitivity.csv", sensitivity_rows(layer_set, kind.x_key))
+        rows = sensitivity_rows(layer_set, kind.x_key)
+        if layer_names:
+            names = paper_layer_names(prunable_layers(model))
+            rows = [{"layer": r["layer"], "layer_name": names[r["layer"]], **r} for r in rows]
+        csv_path = write_csv(run / "pruning" / f"{kind.name}_sensitivity.csv", rows)
         csv_path.with_suffix(".json").write_text(json.dumps({"base_val_top1": 60.5}))
+    qat = write_csv(run / "quantization" / "qat.csv", qat_rows())
+    qat.with_suffix(".json").write_text(json.dumps({"within_points": 0.5}))
+    write_csv(run / "quantization" / "qat_summary.csv", [{"format": "fp32", "fp32_val_top1": 84.94}])
+    write_csv(run / "quantization" / "mixed_precision.csv", mixed_rows())
+    write_csv(run / "quantization" / "outliers_per_layer.csv",
+              [{"layer": n, "scope": scope, "quantizer": q, "drop_points": 0.1 * i}
+               for i, n in enumerate(layers) for scope in ("weights", "activations") for q in ("no clip", "clip")])
+    sweep = write_csv(run / "pruning" / "accuracy_vs_sparsity.csv",
+                      [{"overall_sparsity": s, "top1_before_finetune": 60 - 50 * s ** 4, "top1_acc": 60 - s}
+                       for s in (0.5, 0.7, 0.9)])
+    sweep.with_suffix(".json").write_text(json.dumps({"original_top1": 60.2}))
+
+
+def test_replot_redraws_every_figure_from_the_csvs_alone(tmp_path, write_csv, drawn):
+    run = tmp_path / "cifar10-smoke"
+    write_run(run, write_csv)
     before = digest(run)
     replot.main(["--profile", "smoke", "--dataset", "cifar10", "--results-dir", str(tmp_path)])
     assert digest(run) == before
@@ -215,12 +379,28 @@ def test_replot_redraws_every_figure_from_the_csvs_alone(tmp_path, write_csv):
         assert_sane_png(run / figure.png)
     written, missing = replot.replot("cifar10", "smoke", tmp_path)
     assert len(written) == len(replot.FIGURES) and not missing
+    # every figure names its run, once (common.figures.save_figure)
+    assert all(sum(t.get_text() == "CIFAR-10, smoke profile" for t in fig.texts) == 1 for fig in drawn)
+    qat = [fig for fig in drawn if any(ax.get_title().startswith("Recovery under QAT") for ax in fig.axes)]
+    assert qat and len(qat[-1].axes[0].get_legend().get_texts()) >= 5
+
+
+def test_replot_reads_older_csvs_and_skips_what_they_cannot_draw(tmp_path, write_csv, drawn):
+    """Sensitivity CSVs written before ``layer_name`` existed still get the paper's names; a
+    pareto_points.csv without MACs draws pareto.png and skips pareto_macs.png, by name."""
+    write_run(tmp_path / "cifar10-smoke", write_csv, macs=False, layer_names=False)
+    written, missing = replot.replot("cifar10", "smoke", tmp_path)
+    assert missing == ["combined/pareto_macs.png: combined/pareto_points.csv lacks its columns"]
+    assert len(written) == len(replot.FIGURES) - 1
+    sensitivity = [fig for fig in drawn if "sensitivity" in fig.axes[0].get_title()]
+    legend = [t.get_text() for t in sensitivity[0].axes[0].get_legend().get_texts()]
+    assert legend[:10] == PAPER_VGG11
 
 
 def test_replot_skips_a_missing_csv_and_fails_when_nothing_is_there(tmp_path, write_csv):
     write_csv(tmp_path / "cifar10-smoke" / "quantization" / "scaling_law.csv", scaling_rows())
     written, missing = replot.replot("cifar10", "smoke", tmp_path)
     assert [p.name for p in written] == ["scaling_law.png", "scaling_law_vgg11.png"]
-    assert "combined/pareto_points.csv" in missing
+    assert "combined/pareto_points.csv" in missing and "quantization/qat.csv" in missing
     with pytest.raises(SystemExit):
         replot.main(["--profile", "cpu", "--dataset", "cifar10", "--results-dir", str(tmp_path)])

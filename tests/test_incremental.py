@@ -29,7 +29,7 @@ from compare_results import differences  # noqa: E402
 TARGETS = ("distillation/04_color_invariance", "quantization/01_ptq")
 
 
-def in_process(command, log, env=None):
+def in_process(command, log, env=None, echo=True):
     """``runner.run_logged``'s stand-in: the stage's script run by its ``main(argv)`` here."""
     head = 3 if command[1] == "-m" else 2
     script = command[2].replace(".", "/") + ".py" if command[1] == "-m" else command[1]

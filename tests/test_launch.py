@@ -151,7 +151,7 @@ def test_the_projection_of_a_slurm_run_never_benchmarks_this_machine(isolated_ou
     where = RunFolders(isolated_outputs / "results" / "cifar10-cpu", isolated_outputs / "checkpoints" / "cifar10-cpu",
                        "cifar10", tmp_path)
     args = runner.build_parser().parse_args(["--launcher", "slurm", "--profile", "cpu", "--dataset", "cifar10"])
-    runner.print_projection(stages, args, profile, settings, where)
+    runner.projection(runner.stages_to_run(stages, args, profile, settings, where), args, profile)
     assert "no time projection for jobs on other machines: give --throughput" in capsys.readouterr().out
 
     csv = tmp_path / "throughput.csv"   # a device check's figures from the jobs' device
@@ -160,6 +160,7 @@ def test_the_projection_of_a_slurm_run_never_benchmarks_this_machine(isolated_ou
                              for m, r in (("vgg11", 9000), ("vgg16", 5000), ("vgg19", 4000))))
     args = runner.build_parser().parse_args(["--launcher", "slurm", "--profile", "cpu", "--dataset", "cifar10",
                                              "--throughput", str(csv)])
-    runner.print_projection(stages, args, profile, settings, where)
+    seconds = runner.projection(runner.stages_to_run(stages, args, profile, settings, where), args, profile)
+    assert sorted(seconds) == [s.name for s in stages] and all(v > 0 for v in seconds.values())
     line = capsys.readouterr().out.strip()
     assert line.startswith("[run_all] projected ") and "for 2 stage(s)" in line and str(csv) in line

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from common.errors import UserError
 from common.models import build_model
 from pruning.methods import (channel_prune, count_nonzero_parameters, from_bitmask_state, layer_sparsity,
                              magnitude_mask, overall_sparsity, pack_bitmask, prunable_layers,
@@ -152,9 +153,31 @@ def test_equal_drop_rule_on_hand_made_curves():
     achieved = lambda r: sum(round(r[k] * n) for k, n in sizes.items()) / 200
     ratios, delta = ratios_for_target(curves, 90.0, achieved, 0.6)
     assert achieved(ratios) == pytest.approx(0.6, abs=0.01) and ratios["a"] > ratios["b"]
-    with pytest.raises(ValueError, match="out of reach"):
+    with pytest.raises(UserError, match="target 0.95 is out of reach"):
         ratios_for_target(curves, 90.0, achieved, 0.95)
     # Flat sweeps (no measurable drop) still reach an intermediate target smoothly.
     flat = {"a": (xs, np.array([np.nan, 90.0, 90.0])), "b": (xs, np.array([np.nan, 90.0, 90.0]))}
     ratios, _ = ratios_for_target(flat, 90.0, achieved, 0.5)
     assert ratios["a"] == pytest.approx(0.5, abs=0.01) and ratios["b"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_sensitivity_and_final_rows_name_layers_as_the_figures_do(monkeypatch):
+    """The sweeps' rows keep the module name (``layer``: what the equal-drop rule prunes by) and
+    carry the paper's name beside it (``layer_name``), the name the figures write."""
+    from types import SimpleNamespace
+
+    import pruning.study as study
+
+    model = build_model("vgg11", num_classes=10, width=0.125).eval()
+    monkeypatch.setattr(study, "val_top1", lambda m, ctx: 50.0)
+    ctx = SimpleNamespace(progress=False)
+    paper = [f"conv{i}" for i in range(1, 9)] + ["fc1", "fc2"]
+    rows = study.unstructured_sensitivity(model, ctx, grid=[0.5])
+    assert [r["layer_name"] for r in rows] == paper
+    assert [r["layer"] for r in rows] == [n for n, _ in prunable_layers(model)]
+    assert set(study.sensitivity_curves(rows, "sparsity")) == {n for n, _ in prunable_layers(model)}
+    rows = study.structured_sensitivity(model, ctx, grid=[0.5])
+    assert [r["layer_name"] for r in rows] == paper[:8] and [r["layer"] for r in rows] == study.conv_names(model)
+    pruned = channel_prune(model, [0.5] * 8)
+    meta = {"ratios": {n: 0.5 for n in study.conv_names(model)}}
+    assert [r["layer_name"] for r in study.final_rows(study.STRUCTURED, model, pruned, meta)] == paper[:8]

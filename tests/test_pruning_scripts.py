@@ -22,8 +22,11 @@ def test_sensitivity_sweeps_cover_every_layer(pruning_outputs):
     rows = read_rows(pruning_outputs / "unstructured_sensitivity.csv")
     assert len(rows) == 10 * len(SPARSITY_GRID)  # 8 convs + 2 linears
     assert sorted({float(r["sparsity"]) for r in rows}) == list(SPARSITY_GRID)
+    paper = [f"conv{i}" for i in range(1, 9)] + ["fc1", "fc2"]     # as the figures name the layers
+    assert list(dict.fromkeys(r["layer_name"] for r in rows)) == paper
     rows = read_rows(pruning_outputs / "structured_sensitivity.csv")
     assert len(rows) == 8 * len(CHANNEL_GRID)
+    assert list(dict.fromkeys(r["layer_name"] for r in rows)) == paper[:8]
     assert all(int(r["channels_after"]) < int(r["channels_before"]) for r in rows)
     for name in ("unstructured_sensitivity", "structured_sensitivity"):
         assert (pruning_outputs / f"{name}.png").exists() and (pruning_outputs / f"{name}.json").exists()

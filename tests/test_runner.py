@@ -29,7 +29,7 @@ def fake_stages(isolated_outputs, monkeypatch):
     writes its first output and then fails."""
     state = {"ran": [], "crash": None, "count": 0, "commands": []}
 
-    def run_logged(command, log, env=None):
+    def run_logged(command, log, env=None, echo=True):
         script = command[1] if command[1] != "-m" else command[2].replace(".", "/") + ".py"
         state["ran"].append(script)
         state["commands"].append(command)
@@ -177,22 +177,34 @@ def test_a_named_stage_first_reruns_the_stale_stages_it_reads_from(fake_stages, 
         "report/build.py"]
 
 
-def test_a_crash_while_deciding_fails_the_run(fake_stages, isolated_outputs):
+def test_a_crash_while_deciding_fails_the_run(fake_stages, isolated_outputs, monkeypatch):
+    assert run() == 0
+
+    def broken(*args):
+        raise RuntimeError("a bug in deciding")
+
+    monkeypatch.setattr(records, "expected", broken)
+    with pytest.raises(RuntimeError, match="a bug in deciding"):
+        run()
+
+
+def test_a_damaged_completion_record_reruns_its_stage(fake_stages, isolated_outputs, capsys):
     assert run() == 0
     record = records.record_path(isolated_outputs / "results" / "cifar10-cpu", stage_named("pruning/07_gradcam"))
     record.write_text("{ not json")
-    with pytest.raises(json.JSONDecodeError):
-        run()
+    fake_stages["ran"].clear()
+    assert run() == 0
+    assert fake_stages["ran"] == ["pruning/07_gradcam.py", "report/build.py"]
+    assert "pruning/07_gradcam (its completion record stages/pruning/07_gradcam.json is damaged)" in capsys.readouterr().out
 
 
 def test_a_target_runs_its_task_and_first_what_it_reads_when_missing(fake_stages):
     assert run("distillation/02_alignment") == 0
-    assert fake_stages["ran"] == ["common/train.py", "distillation/01_students.py", "distillation/02_alignment.py",
-                                  "report/build.py"]
+    assert fake_stages["ran"] == ["common/train.py", "distillation/01_students.py", "distillation/02_alignment.py"]
     fake_stages["ran"].clear()
     assert run("distillation") == 0
     assert fake_stages["ran"] == ["distillation/03_gradcam.py", "distillation/04_color_invariance.py",
-                                  "distillation/05_teacher_size.py", "report/build.py"]
+                                  "distillation/05_teacher_size.py"]
 
 
 def test_a_changed_profile_setting_reruns_exactly_the_stages_whose_work_it_changes(fake_stages, monkeypatch):
@@ -210,7 +222,8 @@ def test_a_changed_profile_setting_reruns_exactly_the_stages_whose_work_it_chang
 def test_keep_going_runs_past_a_failed_stage_and_prints_every_status_line(tmp_path):
     """Through run_all.sh with a real interpreter: a smoke run on a dataset that is absent fails
     every stage that needs data; each one gets its status line and its log."""
-    from study.device_check import last_line, parse_stage_lines
+    from study.device_check import last_line
+    from study.status import parse_status_lines
 
     env = {**os.environ, "PYTHON": sys.executable, "PROFILE": "smoke", "DATASET": "cifar10", "KEEP_GOING": "1",
            "CIFAR_DIR": str(tmp_path / "nowhere"), "LOG_DIR": str(tmp_path / "logs"),
@@ -218,7 +231,7 @@ def test_keep_going_runs_past_a_failed_stage_and_prints_every_status_line(tmp_pa
     out = subprocess.run(["bash", str(ROOT / "run_all.sh"), "pruning/05_weight_histograms", "--no-report"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 1
-    rows = parse_stage_lines(out.stdout)
+    rows = parse_status_lines(out.stdout)
     assert [r["stage"] for r in rows] == ["baselines", "pruning/01_unstructured_sensitivity",
                                           "pruning/02_unstructured_final", "pruning/03_structured_sensitivity",
                                           "pruning/04_structured_final", "pruning/05_weight_histograms"]
@@ -233,7 +246,7 @@ def test_device_check_runs_every_stage_with_its_own_interpreter(tmp_path, monkey
     (tmp_path / "run_all.sh").write_text(
         'PYTHON=${PYTHON:-$(command -v python || command -v python3)}\n'   # run_all.sh's own choice
         'if "$PYTHON" -c "import torch" 2>/dev/null; then status=ok; else status=failed; fi\n'
-        'echo "[run_all] stage baselines $status 0"\n')
+        'echo "[run_all] 1/1 baselines (new): $status in 0 s"\n')
     monkeypatch.setattr(device_check, "PROJECT_ROOT", tmp_path)
     monkeypatch.setenv("PATH", "/usr/bin:/bin")     # a python without torch, or none, comes first
     monkeypatch.delenv("PYTHON", raising=False)
@@ -267,7 +280,7 @@ def test_a_cpu_run_prints_its_projected_minutes_before_the_first_stage(fake_stag
     assert runner.main(["--profile", "cpu", "--dataset", "cifar10", "pruning/01_unstructured_sensitivity"]) == 0
     out = capsys.readouterr().out
     projected = out.index("[run_all] projected ")
-    assert projected < out.index("=== baselines ===")
+    assert projected < out.index("[run_all] 1/2 baselines")
     assert float(out[projected:].split()[2]) > 0 and "for 2 stage(s)" in out[projected:].splitlines()[0]
 
 

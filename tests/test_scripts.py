@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(args, env_extra, tmp_path):
     env = {**os.environ, "RESULTS_DIR": str(tmp_path / "results"),
-           "CHECKPOINT_DIR": str(tmp_path / "checkpoints"), "PYTHON": sys.executable, **env_extra}
+           "CHECKPOINT_DIR": str(tmp_path / "checkpoints"), "LOG_DIR": str(tmp_path / "logs"),
+           "PYTHON": sys.executable, **env_extra}
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -104,7 +105,7 @@ def test_run_all_smoke_runs_skips_and_reports_failures(cifar_root, tmp_path):
     else:
         assert "LaTeX is not installed" in first.stdout
     again = run(["./run_all.sh"], env, tmp_path)
-    assert again.returncode == 0 and "skip baselines" in again.stdout
+    assert again.returncode == 0 and "up to date, skipped: baselines" in again.stdout
     broken = run(["./run_all.sh"], {**env, "DATASET": "cifar100", "CIFAR_DIR": str(tmp_path / "nowhere")},
                  tmp_path)
     assert broken.returncode != 0 and "FAILED at stage 'baselines'" in broken.stderr
