@@ -13,8 +13,8 @@ stages found up to date in a row share one line::
 
 ``parse_status_lines`` reads them back (the device check does). The time left is the cost plan's
 projection of the stages still to run (``study.plan.projected_stage_seconds``) plus, for each of
-them, the median time the finished stages of this run took beyond their projection (process
-start-up, data loading, figures: what the plan does not count); without a plan, that median
+them, the mean time the finished stages of this run took beyond their projection (process
+start-up, data loading, figures: what the plan does not count); without a plan, that mean
 alone. No module here imports torch.
 """
 
@@ -98,7 +98,7 @@ class TimeLeft:
             return ""
         if not self.overheads and not self.projected:
             return ""
-        extra = statistics.median(self.overheads) if self.overheads else 0.0
+        extra = statistics.fmean(self.overheads) if self.overheads else 0.0
         return minutes_text(sum(self.projected.get(n, 0.0) + extra for n in self.to_run)) + " left"
 
 
