@@ -1,8 +1,8 @@
 """Post-training quantization of the trained VGG-11 to fp16, bf16, int8 and int4.
 
 Calibration (activation ranges) uses 2048 training images; accuracy is top-1 on the test split.
-Every row says how its number was obtained: fp16/bf16 and the PT2E int8 model run real
-low-precision kernels (int8 compiled with Inductor freezing, its int8 kernels counted in
+Every row says how its number was obtained: fp16/bf16 (eager, and compiled with Inductor) and
+the PT2E int8 model run real low-precision kernels (int8 compiled with Inductor freezing, its int8 kernels counted in
 int8_kernels); rows marked simulated=yes run fp32 arithmetic on values rounded to the format
 (this study's fake-quantizers, for formats with no CPU kernel).
 size_bytes is a real file in checkpoints/<dataset>-<profile>/quantized/: the state_dict in the

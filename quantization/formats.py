@@ -2,7 +2,9 @@
 quantization-aware fine-tuned (QAT).
 
 The formats, and where their numbers come from:
-- fp16 / bf16: the model cast to the dtype, real kernels (``InputCast`` feeds it that dtype).
+- fp16 / bf16: the model cast to the dtype, real kernels (``InputCast`` feeds it that dtype),
+  eager and under ``torch.compile``: int8's speed-up is read against the fastest float format
+  timed in its session (``quantization.speedup``), not against fp32 alone.
 - int8: static W8A8 through torchao PT2E (per-channel weights, per-tensor activations); PTQ and
   QAT (``prepare_qat_pt2e``); accuracy and latency of the converted model compiled with Inductor
   freezing (``compile_int8``), which lowers it to int8 oneDNN kernels; the number of int8 kernels
@@ -37,6 +39,7 @@ from quantization.fake_quant import Scheme, apply_scheme, uniform_config, unifor
 from quantization.pt2e import (compile_int8, convert_int8, int8_program, prepare_int8_qat,
                                quantize_int8_pt2e)
 from quantization.quantizers import QuantSpec
+from quantization.speedup import FP32_COMPILED_SCHEME, INT8_SCHEME
 from quantization.study import (accuracy_columns, calibration_batches, latency_batch, qat_finetune,
                                 quantized_copy, quantized_dir, quantized_file_bytes, state_dict_bytes, test_top1)
 
@@ -64,6 +67,7 @@ class PtqRow:
 
 PTQ_ROWS: tuple[PtqRow, ...] = (   # ptq_rows' rows, in table order: the function iterates over these
     PtqRow("fp32"), PtqRow("fp32-compiled"), PtqRow("fp16"), PtqRow("bf16"),
+    PtqRow("fp16-compiled"), PtqRow("bf16-compiled"),      # int8's speed-up is read against the fastest float
     PtqRow("int8-pt2e", calibrates=True),                  # torchao PT2E static W8A8: observers calibrated
     PtqRow("int8-sim", "fake-quant", calibrates=True),     # the simulator's W8A8 check
     PtqRow("int4-torchao"), PtqRow("int4-weight-only"),
@@ -147,7 +151,7 @@ def ptq_rows(base: VGG, ctx: RunContext, rounds: int) -> list[dict]:
         row("fp32", "fp32 (eager)", "fp32", "fp32", base, fp32_bytes, False, f"fp32 conv ({library}), eager")
 
     def fp32_compiled(_):
-        row("fp32", "fp32 (torch.compile)", "fp32", "fp32", base, fp32_bytes, False,
+        row("fp32", FP32_COMPILED_SCHEME, "fp32", "fp32", base, fp32_bytes, False,
             runner=InferenceCompiled(base))
 
     def cast(fmt, dtype):
@@ -157,9 +161,16 @@ def ptq_rows(base: VGG, ctx: RunContext, rounds: int) -> list[dict]:
                 f"{fmt} conv ({library}), eager", example_dtype=dtype)
         return build
 
+    def cast_compiled(fmt, dtype):
+        def build(_):
+            model = cast_model(base, dtype)
+            row(fmt, f"{fmt} cast (torch.compile)", fmt, fmt, model, state_dict_bytes(model.model, ctx, fmt), False,
+                f"{fmt} (Inductor, {library})", runner=InferenceCompiled(model), example_dtype=dtype)
+        return build
+
     def int8_pt2e(calibration):
         int8, program_bytes = int8_program(base, calibration, quantized_dir(ctx) / "int8_pt2e.pt2")  # scored as read back
-        row("int8", "W8A8 static (torchao PT2E)", "int8 per-channel", "int8 per-tensor", int8,
+        row("int8", INT8_SCHEME, "int8 per-channel", "int8 per-tensor", int8,
             program_bytes, False, runner=compile_int8(int8))
 
     def int8_sim(model):
@@ -182,7 +193,8 @@ def ptq_rows(base: VGG, ctx: RunContext, rounds: int) -> list[dict]:
             int4_file["bytes"], True, "fp32 simulation")
 
     builders = {"fp32": fp32, "fp32-compiled": fp32_compiled, "fp16": cast("fp16", torch.float16),
-                "bf16": cast("bf16", torch.bfloat16), "int8-pt2e": int8_pt2e, "int8-sim": int8_sim,
+                "bf16": cast("bf16", torch.bfloat16), "fp16-compiled": cast_compiled("fp16", torch.float16),
+                "bf16-compiled": cast_compiled("bf16", torch.bfloat16), "int8-pt2e": int8_pt2e, "int8-sim": int8_sim,
                 "int4-torchao": int4_torchao, "int4-weight-only": int4_weight_only, "int4": int4}
     if set(builders) != {spec.name for spec in PTQ_ROWS}:
         raise RuntimeError(f"PTQ_ROWS {[spec.name for spec in PTQ_ROWS]} do not match ptq_rows' rows {list(builders)}")

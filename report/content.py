@@ -16,6 +16,7 @@ from pathlib import Path
 from common.results import read_rows
 from common.timing import one_session
 from distillation.summary import seed_summary
+from quantization.speedup import int8_speedups
 from report.latex import (Column, acc, escape, fmt_megabytes, fmt_number, missing_table,
                           table)
 
@@ -370,6 +371,14 @@ def numbers(results: Path, dataset: str, profile: str) -> dict[str, str]:
     qat = _rows(results, "quantization/qat_summary.csv")
     if qat:
         out["qat.epochs"] = fmt_number(qat[0]["qat_epochs"], 0)
+    speedups = int8_speedups(one_session(_rows(results, "quantization/ptq.csv")))
+    if speedups:
+        out["int8.ms"] = fmt_number(speedups["int8_ms"], 1)
+        out["int8.vs.float"] = fmt_number(speedups["vs_fastest_float"], 1)
+        out["int8.fastest.float"] = escape(speedups["fastest_float"])
+        out["int8.fastest.float.ms"] = fmt_number(speedups["fastest_float_ms"], 1)
+        if speedups["vs_fp32_compiled"] is not None:
+            out["int8.vs.fp32"] = fmt_number(speedups["vs_fp32_compiled"], 1)
     for key, path in (("pruned.unstructured.sparsity", "pruning/unstructured_final.json"),
                       ("pruned.structured.params", "pruning/structured_final.json")):
         if (results / path).exists():

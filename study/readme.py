@@ -19,33 +19,8 @@ from common.flags import Parser
 from common.profiles import PROFILES
 from common.results import PROJECT_ROOT, atomic_path, read_rows, read_sidecar, results_root
 from common.timing import one_session
-
-
-def readable(value, digits: int = 4) -> str:
-    """A table cell: a number with more than ``digits`` decimals (a float32 artefact such as
-    85.97999811172485, or a ratio such as 0.0833...) rounded to ``digits`` decimals; the rest as is."""
-    text = str(value)
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    decimals = text.split(".", 1)[1] if "." in text and "e" not in text.lower() else ""
-    if len(decimals) <= digits:
-        return text
-    short = f"{number:.{digits}f}".rstrip("0").rstrip(".")
-    return "0" if short == "-0" else short
-
-
-def markdown_table(rows: list[dict], columns: list[str]) -> str:
-    """A GitHub markdown table of ``columns`` from ``rows`` (missing values left blank, long
-    decimals rounded by ``readable``)."""
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    return head + "".join("| " + " | ".join(readable(r.get(c, "")) for c in columns) + " |\n" for r in rows)
-
-
-def captioned(caption: str, rows: list[dict], columns: list[str]) -> list[str]:
-    """``[caption, a blank line, the table]`` as one part, or no part when there are no rows."""
-    return [f"{caption}:\n\n" + markdown_table(rows, columns)] if rows else []
+from quantization.speedup import int8_speedups
+from study.markdown import captioned, markdown_table
 
 
 def profiles_block() -> str:
@@ -137,6 +112,10 @@ def quantization_block(run: str) -> str:
                      + "; ".join(f"{r['format']} {r['scheme']} {float(reference['latency_ms']) / float(r['latency_ms']):.2f}x"
                                  for r in ranked)
                      + f". Fastest in that session: {ranked[0]['format']} {ranked[0]['scheme']}.\n")
+    if s := int8_speedups(ptq):
+        parts.append(f"Real int8 (PT2E, {s['int8_ms']:g} ms) against the fastest float format timed in its session, "
+                     f"{s['fastest_float']} ({s['fastest_float_ms']:g} ms): {s['vs_fastest_float']:.2f}x" + (
+                         f" (against fp32 under torch.compile: {s['vs_fp32_compiled']:.2f}x)" if s['vs_fp32_compiled'] else "") + ".\n")
     parts += captioned("QAT (`qat.csv`, `qat_summary.csv`; epoch 0 is PTQ, fp32 is a fine-tune control; test top-1 of "
                        "the PTQ and final models, the recovery epoch read on validation)",
                        read_rows(folder / "qat_summary.csv"),

@@ -35,13 +35,9 @@ the cluster) and is skipped without it: the login node is never benchmarked for 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import resource
 import signal
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,6 +46,7 @@ from common import errors
 from common.flags import DATASET_NAMES, Parser, add_variant_args, count, device_name, positive_int
 from common.profiles import PROFILE_ORIGIN, PROFILES, override_text, run_profile
 from study import status as st
+from study.stage_process import log_of, own_cpu_seconds, run_logged, show_tail
 from study.status import PREFIX
 
 # The stage declaration (study.stages), the records and the plan import torch: they are imported
@@ -187,62 +184,6 @@ def projection(todo, args, profile) -> dict[str, float]:
     return seconds
 
 
-STOP_GRACE_SECONDS = 30.0   # a stopped stage's time to stop cleanly (its pool gives its workers 10 s)
-FAILED_TAIL_LINES = 12      # a failed stage's last lines of output, shown under its status line
-
-
-def _copy_lines(source, log: Path | None, echo: bool) -> None:
-    """Copy a stage's output to ``log`` (and this process's stdout when ``echo``) until it closes."""
-    with open(log, "w") as out:
-        for line in source:
-            if echo:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-            out.write(line)
-            out.flush()
-
-
-def run_logged(command: list[str], log: Path | None, env: dict | None = None, echo: bool = True) -> int:
-    """Run ``command`` in the project root with ``env`` added to this environment, its output to
-    ``log`` (and to this process's stdout when ``echo``; without a log, to stdout alone); returns
-    its exit status.
-
-    The stage runs in a process group of its own, so Ctrl-C reaches it once, from here: on
-    KeyboardInterrupt (or SIGTERM) this sends SIGINT to its group (its pool workers too), waits up
-    to ``STOP_GRACE_SECONDS`` for it to stop cleanly (half-written files removed, a training's
-    last finished epoch kept), kills it only then, and raises KeyboardInterrupt."""
-    from common.results import PROJECT_ROOT
-
-    if log is not None:
-        log.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})}, process_group=0,
-                            stdout=subprocess.PIPE if log else None, stderr=subprocess.STDOUT if log else None,
-                            text=True)
-    copier = threading.Thread(target=_copy_lines, args=(proc.stdout, log, echo), daemon=True) if log else None
-    if copier:
-        copier.start()
-    try:
-        status = proc.wait()
-    except KeyboardInterrupt:
-        _stop(proc)
-        raise
-    if copier:
-        copier.join()
-    return status
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGINT to ``proc``'s group, then ``STOP_GRACE_SECONDS`` to exit, then SIGKILL."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=STOP_GRACE_SECONDS)
-    except (subprocess.TimeoutExpired, KeyboardInterrupt):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -255,23 +196,6 @@ def current_settings(profile, dataset: str) -> PlanSettings:
     from study.work import PlanSettings
 
     return PlanSettings(profile, recorded_dkd_selection(dataset, profile.name), tuple(STAGES))
-
-
-def _log_of(log_dir: Path, name: str) -> Path:
-    return log_dir / f"{name.replace('/', '_')}.log"
-
-
-def _own_cpu_seconds() -> float:
-    """CPU seconds of this process and its finished children (a stage and its workers)."""
-    return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
-
-
-def _show_tail(log: Path) -> None:
-    """The last ``FAILED_TAIL_LINES`` lines of a failed stage's log, indented, on stderr."""
-    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
-    for line in lines[-FAILED_TAIL_LINES:]:
-        print(f"    {line}", file=sys.stderr)
-    print(f"{PREFIX} its whole output: {log}", file=sys.stderr, flush=True)
 
 
 def run_stages(stages, args, profile, settings, where, launcher, failed: list, time_left: st.TimeLeft) -> int:
@@ -305,11 +229,11 @@ def run_stages(stages, args, profile, settings, where, launcher, failed: list, t
             print(f"{head}: running", flush=True)
         else:
             print(head, end="", flush=True)    # the line is ended when the stage ends
-        t0, cpu0, share = time.monotonic(), _own_cpu_seconds(), st.CpuShare()
+        t0, cpu0, share = time.monotonic(), own_cpu_seconds(), st.CpuShare()
         share.start()
         checkpoint_log = records.forget(stage, where.run_dir)
         command = stage.command(sys.executable) + shared_flags(args, profile.study_name)
-        log = _log_of(where.log_dir, stage.name)
+        log = log_of(where.log_dir, stage.name)
         try:
             if launcher is None:
                 status = run_logged(command, log, {CHECKPOINT_LOG: str(checkpoint_log)}, echo=args.verbose)
@@ -325,7 +249,7 @@ def run_stages(stages, args, profile, settings, where, launcher, failed: list, t
         problem = f"{stage.name} exited 0 but did not write {missing[0]}" if status == 0 and missing else ""
         status = status or (1 if problem else 0)
         seconds = time.monotonic() - t0
-        busy = share.note(_own_cpu_seconds() - cpu0, seconds)
+        busy = share.note(own_cpu_seconds() - cpu0, seconds)
         time_left.finished(stage.name, seconds)
         if status == 0:
             settings = current_settings(profile, args.dataset)
@@ -337,7 +261,7 @@ def run_stages(stages, args, profile, settings, where, launcher, failed: list, t
         if problem:
             print(f"{PREFIX} {problem}", file=sys.stderr)
         elif not args.verbose and launcher is None:
-            _show_tail(log)
+            show_tail(log)
         print(f"{PREFIX} FAILED at stage '{stage.name}' (command: {' '.join(command)})", file=sys.stderr, flush=True)
         failed.append(stage.name)
         if not args.keep_going:
@@ -367,14 +291,14 @@ def build_report(args, profile, where, failed: list) -> None:
     head = f"{PREFIX} report"
     print(head + (": running\n" if args.verbose else ""), end="", flush=True)
     t0 = time.monotonic()
-    log = _log_of(where.log_dir, "report")
+    log = log_of(where.log_dir, "report")
     status = run_logged([sys.executable, REPORT, "--profile", profile.study_name, "--dataset", args.dataset,
                          *set_flags(args)], log, echo=args.verbose)
     end = st.stage_end(status == 0, time.monotonic() - t0)
     print(f"{head}{end}" if args.verbose else end, flush=True)
     if status:
         if not args.verbose:
-            _show_tail(log)
+            show_tail(log)
         failed.append("report")
 
 

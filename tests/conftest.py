@@ -130,3 +130,21 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
 def write_csv():
     """A function writing hand-made rows as a results CSV, for tests of code that reads them."""
     return _write_csv
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the plotting modules save, kept for inspection (they are still written)."""
+    import combined.pareto as pareto
+    import pruning.plots as pruning_plots
+    import quantization.plots as quantization_plots
+
+    figures = []
+    for module in (pareto, pruning_plots, quantization_plots):
+        real = module.save_figure
+
+        def keep(fig, path, real=real):
+            figures.append(fig)
+            return real(fig, path)
+        monkeypatch.setattr(module, "save_figure", keep)
+    return figures

@@ -28,7 +28,11 @@ def quantized_files(outputs):
 
 def test_ptq_rows_label_every_format_and_measure_real_kernels(outputs):
     rows = read_rows(outputs / "ptq.csv")
-    assert [r["format"] for r in rows] == ["fp32", "fp32", "fp16", "bf16", "int8", "int8", "int4", "int4", "int4"]
+    assert [r["format"] for r in rows] == ["fp32", "fp32", "fp16", "bf16", "fp16", "bf16", "int8", "int8", "int4", "int4",
+                                           "int4"]
+    compiled = {r["scheme"]: r for r in rows if r["scheme"].endswith("(torch.compile)")}
+    assert set(compiled) == {"fp32 (torch.compile)", "fp16 cast (torch.compile)", "bf16 cast (torch.compile)"}
+    assert all(r["simulated"] == "no" and r["latency_ms"] for r in compiled.values())   # timed beside int8
     for r in rows:
         assert 0 <= float(r["top1_acc"]) <= 100 and int(r["size_bytes"]) > 0
         assert (r["latency_ms"] == "") == (r["simulated"] == "yes")  # only real kernels are timed

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from common.results import PROJECT_ROOT, write_results
-from study import readme
+from study import markdown, readme
 
 
 def test_the_committed_readmes_blocks_are_what_the_generator_writes_now(monkeypatch):
@@ -175,10 +175,10 @@ def test_the_cost_plans_files_are_not_a_stage_and_its_projection_has_a_block(tmp
 
 
 def test_table_cells_round_long_decimals_only():
-    assert readme.readable("85.97999811172485") == "85.98"
-    assert readme.readable("0.08333333333333333") == "0.0833"
-    assert readme.readable(1234567.1234567) == "1234567.1235" and readme.readable("-0.0000001") == "0"
-    assert [readme.readable(v) for v in ("84.8", "9533647", "1e-05", "True", "")] == \
+    assert markdown.readable("85.97999811172485") == "85.98"
+    assert markdown.readable("0.08333333333333333") == "0.0833"
+    assert markdown.readable(1234567.1234567) == "1234567.1235" and markdown.readable("-0.0000001") == "0"
+    assert [markdown.readable(v) for v in ("84.8", "9533647", "1e-05", "True", "")] == \
         ["84.8", "9533647", "1e-05", "True", ""]
 
 
@@ -229,3 +229,25 @@ def test_the_licence_and_the_citation_file_agree_and_are_named_in_the_readme():
     assert licence == "MIT License" and "\nlicense: MIT\n" in cff
     readme = (root / "README.md").read_text()
     assert "[`LICENSE`](LICENSE)" in readme and "[`CITATION.cff`](CITATION.cff)" in readme
+
+
+def test_int8s_speedup_is_read_against_the_fastest_float_format_of_its_session():
+    """The bug (issue 28): the PTQ table read int8's speed-up against fp32 alone; on a CPU with
+    fast bf16 kernels that is 8x where the speed-up over the fastest float format is 1.5x. Now
+    bf16 and fp16 are also timed compiled, and the speed-up is read against the fastest float
+    row of int8's own timing session as well."""
+    from quantization.speedup import int8_speedups
+
+    def row(fmt, scheme, ms, session="s1", simulated="no"):
+        return {"format": fmt, "scheme": scheme, "latency_ms": ms, "timing_session": session, "simulated": simulated}
+
+    rows = [row("fp32", "fp32 (eager)", "90"), row("fp32", "fp32 (torch.compile)", "83"),
+            row("bf16", "bf16 cast", "25.6"), row("bf16", "bf16 cast (torch.compile)", "15.1"),
+            row("fp16", "fp16 cast (torch.compile)", "9.0", session="s2"),     # another session: never compared
+            row("fp16", "fp16 (simulated)", "1.0", simulated="yes"),
+            row("int8", "W8A8 static (torchao PT2E)", "10.1")]
+    got = int8_speedups(rows)
+    assert got["fastest_float"] == "bf16 cast (torch.compile)" and got["fastest_float_ms"] == 15.1
+    assert got["vs_fastest_float"] == pytest.approx(15.1 / 10.1) and got["vs_fp32_compiled"] == pytest.approx(83 / 10.1)
+    assert int8_speedups([r for r in rows if r["format"] != "int8"]) is None
+    assert int8_speedups([{**r, "timing_session": "other"} if r["format"] == "int8" else r for r in rows]) is None

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from common.profiles import PROFILES
-from study import records, runner
+from study import records, runner, stage_process
 from study.stages import STAGES, stage_named
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -322,7 +322,7 @@ def test_ctrl_c_lets_the_running_stage_stop_cleanly(tmp_path):
     finally:
         signal.signal(signal.SIGINT, previous)
     assert (tmp_path / "stopped").read_text() == "cleanly"
-    assert time.monotonic() - start < runner.STOP_GRACE_SECONDS
+    assert time.monotonic() - start < stage_process.STOP_GRACE_SECONDS
 
 
 def test_set_runs_the_study_as_a_variant_beside_it(fake_stages, isolated_outputs):
