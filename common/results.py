@@ -249,12 +249,11 @@ def read_rows(csv_path: str | os.PathLike) -> list[dict]:
         return []
     data = csv_path.read_bytes()
     sidecar = read_sidecar(csv_path)
+    script = (sidecar.get("command") or "the script that writes it").split(" --")[0]
     if CSV_SHA256 in sidecar and hashlib.sha256(data).hexdigest() != sidecar[CSV_SHA256]:
-        script = (sidecar.get("command") or "the script that writes it").split(" --")[0]
         raise UserError(f"{csv_path} is not the file its script wrote (edited, damaged or copied in: its "
                         f"sha256 differs from the one in {csv_path.with_suffix('.json').name}); rerun "
                         f"{script}, or ./run_all.sh, which reruns it")
-    script = (sidecar.get("command") or "the script that writes it").split(" --")[0]
     damaged = f"{csv_path} is damaged (%s); rerun {script}, or ./run_all.sh, which reruns it"
     try:
         text = data.decode()

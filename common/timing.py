@@ -21,7 +21,6 @@ int8" only when those kernels ran (``int8_kernels``).
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 import uuid
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from common.machine_load import MachineLoad
 from common.results import device_description
 
 INT8_COUNTERS = ("qconv_weight_prepack_matcher_count", "qlinear_weight_prepack_matcher_count")
@@ -115,48 +115,6 @@ class Timed:
         return {"kernel": self.kernel or "eager", "int8_kernels": 0}
 
 
-BUSY_FRACTION = 0.25   # other processes using more than this share of all cores: a busy machine
-
-
-def _busy_cpu_seconds() -> float | None:
-    """CPU seconds every process of the machine has used since boot (Linux ``/proc/stat``;
-    None elsewhere)."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [float(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)   # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-class MachineLoad:
-    """How busy the machine was while a block ran: ``start()``, the block, then ``stop()`` ->
-    columns load_avg_before / load_avg_after (1-minute load averages), own_cpu_per_wall (this
-    process's CPU seconds per wall second: about its thread count when it ran unhindered) and
-    other_cpu_fraction (the share of all cores that *other* processes used meanwhile; '' where
-    the OS does not say). ``busy`` is True above ``BUSY_FRACTION``."""
-
-    def start(self) -> "MachineLoad":
-        self.load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        self.wall, self.own, self.machine = time.perf_counter(), time.process_time(), _busy_cpu_seconds()
-        return self
-
-    def stop(self) -> dict:
-        wall = time.perf_counter() - self.wall
-        own = time.process_time() - self.own
-        machine = _busy_cpu_seconds()
-        others = ""
-        if machine is not None and self.machine is not None and wall > 0:
-            others = round(max(0.0, (machine - self.machine - own) / (wall * (os.cpu_count() or 1))), 3)
-        self.busy = others != "" and others > BUSY_FRACTION
-        after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        return {"load_avg_before": "" if self.load_before is None else round(self.load_before, 2),
-                "load_avg_after": "" if after is None else round(after, 2),
-                "own_cpu_per_wall": round(own / wall, 2) if wall > 0 else "",
-                "other_cpu_fraction": others}
-
-
 def new_session_id(label: str) -> str:
     """A short id for the rows timed together: '<label>-<utc time>-<random>'."""
     return f"{label}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:6]}"
@@ -174,7 +132,7 @@ def time_interleaved(models: dict[str, Timed], session: str, warmup: int = 3, ro
     device type: in a GPU run, models of a CPU-only backend timed beside CUDA ones get a session
     of their own, so the two are never compared), and how busy the machine was meanwhile
     (``MachineLoad``: load averages, own CPU per wall second, other processes' share of the
-    cores; a warning is printed when others used more than ``BUSY_FRACTION`` of them).
+    cores; a warning is printed when others used more than ``common.machine_load.BUSY_FRACTION`` of them).
     """
     if warmup < 1 or rounds < 1:
         raise ValueError(f"need warmup >= 1 and rounds >= 1, got {warmup} and {rounds}")

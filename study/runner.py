@@ -46,7 +46,8 @@ from common import errors
 from common.flags import DATASET_NAMES, Parser, add_variant_args, count, device_name, positive_int
 from common.profiles import PROFILE_ORIGIN, PROFILES, override_text, run_profile
 from study import status as st
-from study.stage_process import log_of, own_cpu_seconds, run_logged, show_tail
+from study.stage_process import log_of, run_logged, show_tail
+from common.machine_load import MachineLoad
 from study.status import PREFIX
 
 # The stage declaration (study.stages), the records and the plan import torch: they are imported
@@ -229,8 +230,7 @@ def run_stages(stages, args, profile, settings, where, launcher, failed: list, t
             print(f"{head}: running", flush=True)
         else:
             print(head, end="", flush=True)    # the line is ended when the stage ends
-        t0, cpu0, share = time.monotonic(), own_cpu_seconds(), st.CpuShare()
-        share.start()
+        t0, load = time.monotonic(), MachineLoad(children=True, min_seconds=st.BUSY_MIN_SECONDS).start()
         checkpoint_log = records.forget(stage, where.run_dir)
         command = stage.command(sys.executable) + shared_flags(args, profile.study_name)
         log = log_of(where.log_dir, stage.name)
@@ -249,7 +249,8 @@ def run_stages(stages, args, profile, settings, where, launcher, failed: list, t
         problem = f"{stage.name} exited 0 but did not write {missing[0]}" if status == 0 and missing else ""
         status = status or (1 if problem else 0)
         seconds = time.monotonic() - t0
-        busy = share.note(own_cpu_seconds() - cpu0, seconds)
+        load.stop()
+        busy = st.busy_note(load)
         time_left.finished(stage.name, seconds)
         if status == 0:
             settings = current_settings(profile, args.dataset)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -73,11 +72,6 @@ def _stop(proc: subprocess.Popen) -> None:
 def log_of(log_dir: Path, name: str) -> Path:
     """``<log_dir>/<stage name with / as _>.log``."""
     return log_dir / f"{name.replace('/', '_')}.log"
-
-
-def own_cpu_seconds() -> float:
-    """CPU seconds of this process and its finished children (a stage and its workers)."""
-    return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
 
 
 def show_tail(log: Path) -> None:

@@ -25,8 +25,9 @@ import re
 import statistics
 from dataclasses import dataclass, field
 
+from common.machine_load import MachineLoad
+
 PREFIX = "[run_all]"
-BUSY_SHARE = 0.25     # other processes using more than this share of the cores: the machine is busy
 BUSY_MIN_SECONDS = 5.0   # shorter stages are not judged (too few clock ticks to tell)
 
 _RAN = re.compile(r"^\[run_all\] (\d+)/(\d+) (\S+?)(?: \(.*\))?: (ok|failed) in (\d+) s")
@@ -102,17 +103,6 @@ class TimeLeft:
         return minutes_text(sum(self.projected.get(n, 0.0) + extra for n in self.to_run)) + " left"
 
 
-def _cpu_ticks() -> tuple[float, float] | None:
-    """(busy, total) clock ticks of all cores since boot (Linux ``/proc/stat``; None elsewhere)."""
-    try:
-        with open("/proc/stat") as handle:
-            values = [float(v) for v in handle.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = values[3] + (values[4] if len(values) > 4 else 0.0)    # idle + iowait
-    return sum(values[:8]) - idle, sum(values[:8])
-
-
 def cores() -> int:
     """The cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -132,32 +122,9 @@ def busy_at_start() -> str:
             f"and every latency measured will be slower than on quiet cores")
 
 
-class CpuShare:
-    """How much of the machine's CPU time other processes took while a stage ran: ``start()``
-    before it, ``others(own_cpu_seconds, wall_seconds)`` after it."""
-
-    def __init__(self):
-        self._ticks = None
-
-    def start(self) -> None:
-        self._ticks = _cpu_ticks()
-
-    def others(self, own_cpu_seconds: float, wall_seconds: float) -> float | None:
-        """The share (0..1) of all cores' time over ``wall_seconds`` spent by processes other than
-        the stage (which took ``own_cpu_seconds``); None where it cannot be read."""
-        now = _cpu_ticks()
-        if self._ticks is None or now is None or wall_seconds < BUSY_MIN_SECONDS:
-            return None
-        per_second = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        busy = (now[0] - self._ticks[0]) / per_second
-        total = (now[1] - self._ticks[1]) / per_second
-        if total <= 0:
-            return None
-        return max(0.0, (busy - own_cpu_seconds) / total)
-
-    def note(self, own_cpu_seconds: float, wall_seconds: float) -> str:
-        """'machine busy: other processes took 45% of the cores' when above ``BUSY_SHARE``, else ''."""
-        share = self.others(own_cpu_seconds, wall_seconds)
-        if share is None or share <= BUSY_SHARE:
-            return ""
-        return f"machine busy: other processes took {share:.0%} of the cores (times are slower)"
+def busy_note(load: MachineLoad) -> str:
+    """'machine busy: other processes took 45% of the cores (times are slower)' after
+    ``load.stop()`` when they took more than ``common.machine_load.BUSY_FRACTION``, else ''."""
+    if not load.busy:
+        return ""
+    return f"machine busy: other processes took {load.others:.0%} of the cores (times are slower)"

@@ -152,3 +152,18 @@ def test_the_saved_int8_program_is_the_scored_model(tmp_path):
     assert runner.int8_kernels() == 10
     # the file names no path of the checkout (stack traces did: its size depended on where the repo lives)
     assert str(Path(__file__).resolve().parents[1]).encode() not in (tmp_path / "int8.pt2").read_bytes()
+
+
+@pytest.mark.parametrize("children", [False, True])
+def test_a_finished_child_counts_as_own_cpu_only_when_asked(children):
+    """The runner judges a stage's machine busy by the CPU of processes *other than* the stage it
+    ran as a child: with ``children`` the stage's CPU is its own, without it, someone else's."""
+    from common.machine_load import MachineLoad
+    from study.status import busy_note
+
+    load = MachineLoad(children=children).start()
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.5: pass"
+    workers = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(os.cpu_count() or 1)]
+    assert all(w.wait() == 0 for w in workers)
+    load.stop()
+    assert load.busy is not children and (busy_note(load) == "") is children
