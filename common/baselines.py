@@ -20,7 +20,7 @@ from common.resume import resume_path
 from common.models import VGG, build_model, count_parameters
 from common.numerics import machine_kind
 from common.results import device_description, git_commit
-from common.training import Recipe, evaluate, fit
+from common.training import Recipe, evaluate, fit, trained_seconds
 
 
 def baseline_recipe(ctx: RunContext) -> Recipe:
@@ -56,11 +56,10 @@ def train_and_cache(ctx: RunContext, name: str, model: VGG, recipe: Recipe, forc
     if not force and (hit := ctx.cached_checkpoint(name, key)):
         return hit
     splits = ctx.splits
-    start = time.perf_counter()
     model = model.to(ctx.device)
     history = fit(model, splits, recipe, ctx.device, progress=ctx.progress, desc=name, resume=resume_path(path),
                   resume_key=key, keep_state=True)
-    seconds = time.perf_counter() - start
+    seconds = trained_seconds(history)
     test = evaluate(model, splits.test_images, splits.test_labels, splits.name)
     meta = {
         **meta, "name": name, "dataset": ctx.dataset, "profile": ctx.profile.name, KEY: key,

@@ -106,6 +106,13 @@ def make_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
                            weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
 
 
+def trained_seconds(history: list[dict]) -> float:
+    """Wall seconds a training took: the sum of its epochs' ``seconds`` (each epoch's training and
+    validation), across every process that trained a part of it (``fit`` restores the history of
+    an interrupted run), not the time of the process that finished it."""
+    return float(sum(row["seconds"] for row in history))
+
+
 def fit(model: nn.Module, splits: CifarSplits, recipe: Recipe, device: torch.device | str,
         loss_fn: LossFn | None = None, after_step: Callable[[], None] | None = None,
         eval_split: str | None = "val", progress: bool = True, desc: str = "train",

@@ -27,7 +27,7 @@ from common.resume import resume_path
 from common.models import VGG, build_model
 from common.numerics import machine_kind
 from common.results import device_description, git_commit, read_rows, read_sidecar
-from common.training import Recipe, accuracy_from_logits, fit, predict_logits
+from common.training import Recipe, accuracy_from_logits, fit, predict_logits, trained_seconds
 from distillation.methods import METHODS, build_distiller
 from distillation.methods.dkd import DKD
 from distillation.names import STUDENT_METHODS, TEACHER, TUNED_DKD
@@ -109,11 +109,10 @@ def get_student(ctx: RunContext, method: str, teacher: VGG | None = None,
     total_steps = recipe.epochs * max(1, len(splits.train_images) // recipe.batch_size)
     extra = {"train_size": len(splits.train_images)} if method == "crd" else {}
     distiller = build_distiller(method, student, teacher, total_steps, **extra, **hparams).to(ctx.device)
-    start = time.perf_counter()
     history = fit(distiller, splits, recipe, ctx.device, loss_fn=distiller.loss_fn(),
                   params=distiller.trainable_parameters(), progress=ctx.progress, desc=name,
                   resume=resume_path(path), resume_key=key, keep_state=True)
-    seconds = time.perf_counter() - start
+    seconds = trained_seconds(history)
     test = ctx.evaluate(student, "test")
     meta = {"name": name, "dataset": ctx.dataset, "profile": ctx.profile.name, KEY: key,
             "method": variant or method, "teacher": label, "seed": ctx.seed, "epochs": recipe.epochs,

@@ -32,7 +32,7 @@ from torchao.quantization.granularity import PerAxis
 from common.cli import RunContext
 from common.curves import curve_rows
 from common.models import VGG
-from common.training import module_device
+from common.training import module_device, trained_seconds
 from common.timing import InferenceCompiled, Timed, new_session_id, one_session, time_interleaved
 from quantization.activations import ActSpec
 from quantization.fake_quant import Scheme, apply_scheme, uniform_config, uniform_scheme
@@ -233,13 +233,12 @@ def qat_curves(base: VGG, ctx: RunContext, epochs: int) -> tuple[list[dict], lis
                      "train_seconds": round(seconds, 1)})
 
     def run(fmt, model, how, bf16):
-        start = time.perf_counter()
         history = qat_finetune(model, ctx, epochs, desc=f"qat-{fmt}", bf16=bf16)
         curves.extend(curve_rows(f"qat-{fmt}", history, format=fmt))
         for h in history:
             record(fmt, h["epoch"], h["val_top1_acc"], "", how, h["seconds"])
         rows[-1]["top1_acc"] = test_top1(model, ctx)
-        return time.perf_counter() - start
+        return trained_seconds(history)
 
     def record_ptq(fmt, model, how):
         acc = accuracy_columns(model, ctx)

@@ -19,6 +19,7 @@ from collections import Counter
 
 from common.cli import RunContext
 from common.models import count_parameters
+from common.training import trained_seconds
 from quantization.fake_quant import apply_weight_quant, uniform_config
 from quantization.quantizers import QuantSpec
 from quantization.settings import K_BITS   # declared for the command line, without torch
@@ -74,7 +75,7 @@ def qat_sweep(name: str, model, ctx: RunContext, bits: tuple[int, ...], epochs: 
         acc = accuracy_columns(quantized, ctx)
         rows.append({"model": name, "params": params, **spec_row(spec), "method": f"QAT ({epochs} ep)",
                      "total_bits": model_bits(model, config), "size_bytes": "", **acc, "simulated": "yes",
-                     "train_seconds": round(sum(h["seconds"] for h in history), 1)})
+                     "train_seconds": round(trained_seconds(history), 1)})
         print(f"[scaling] {name} {spec.label:12s} QAT top-1 {acc['top1_acc']:.2f}%")
     return rows
 

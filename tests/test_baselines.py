@@ -35,3 +35,23 @@ def test_another_seed_or_recipe_trains_a_new_model(cifar_root, isolated_outputs,
                         lambda ctx: baselines.Recipe.from_profile(ctx.profile, lr=0.01, seed=ctx.seed))
     _, meta = baselines.get_baseline(smoke_context(cifar_root), "vgg11")
     assert trained == [1] and meta["recipe"]["lr"] == 0.01
+
+
+def test_a_resumed_training_counts_the_epochs_of_the_process_before(cifar_root, isolated_outputs, monkeypatch):
+    """The bug: train_seconds timed only the process that finished a training, so a training
+    resumed after an interruption reported the last stretch alone (a 40-minute training as 2)."""
+    from distillation import study as distillation
+
+    def resumed(real_fit):
+        def fit(*args, **kwargs):
+            history = real_fit(*args, **kwargs)
+            history[0]["seconds"] += 1000.0     # epoch 1 as if an earlier, interrupted process trained it
+            return history
+        return fit
+
+    monkeypatch.setattr(baselines, "fit", resumed(baselines.fit))
+    monkeypatch.setattr(distillation, "fit", resumed(distillation.fit))
+    _, baseline = baselines.get_baseline(smoke_context(cifar_root), "vgg11")
+    _, student = distillation.get_student(smoke_context(cifar_root), "independent")
+    for meta in (baseline, student):
+        assert meta["train_seconds"] == sum(h["seconds"] for h in meta["history"]) > 1000.0
