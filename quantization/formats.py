@@ -36,7 +36,7 @@ from common.training import module_device, trained_seconds
 from common.timing import InferenceCompiled, Timed, new_session_id, one_session, time_interleaved
 from quantization.activations import ActSpec
 from quantization.fake_quant import Scheme, apply_scheme, uniform_config, uniform_scheme
-from quantization.pt2e import (compile_int8, convert_int8, int8_program, prepare_int8_qat,
+from quantization.pt2e import (activation_grid, compile_int8, convert_int8, int8_program, prepare_int8_qat,
                                quantize_int8_pt2e)
 from quantization.quantizers import QuantSpec
 from quantization.speedup import FP32_COMPILED_SCHEME, INT8_SCHEME
@@ -170,7 +170,7 @@ def ptq_rows(base: VGG, ctx: RunContext, rounds: int) -> list[dict]:
 
     def int8_pt2e(calibration):
         int8, program_bytes = int8_program(base, calibration, quantized_dir(ctx) / "int8_pt2e.pt2")  # scored as read back
-        row("int8", INT8_SCHEME, "int8 per-channel", "int8 per-tensor", int8,
+        row("int8", INT8_SCHEME, "int8 per-channel", activation_grid(), int8,
             program_bytes, False, runner=compile_int8(int8))
 
     def int8_sim(model):

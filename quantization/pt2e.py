@@ -1,7 +1,8 @@
 """Real int8 quantization through torchao's PT2E flow (x86 / oneDNN backend): PTQ and QAT.
 
 ``torch.export`` captures the model (batch dimension dynamic); the X86InductorQuantizer
-annotates static int8 activations and per-channel int8 weights of every conv and linear.
+annotates static int8 activations and per-channel int8 weights of every conv and linear (on a CPU
+without VNNI, activations keep a 7-bit range: ``activation_range_reduced``).
 PTQ: ``prepare_pt2e`` inserts observers, calibration batches set the ranges, ``convert_pt2e``
 gives the quantized graph. QAT: ``prepare_qat_pt2e`` inserts fake-quantizers (BatchNorm folded
 into the conv during training), the graph trains like any module, then ``convert_pt2e``.
@@ -50,8 +51,22 @@ def _export(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
     return torch.export.export(model, (example,), dynamic_shapes=({0: batch},)).module()
 
 
+def activation_range_reduced() -> bool:
+    """True on a CPU without VNNI. There oneDNN's int8 convolutions multiply u8 activations by s8
+    weights with ``vpmaddubsw``, which adds pairs of products in saturating int16: activations on
+    the full 0..255 grid overflow it, and the compiled model loses accuracy its graph keeps run
+    eagerly. torchao's x86 quantizer asks for ``reduce_range`` (activations on 0..127) on such
+    CPUs."""
+    return not torch.cpu._is_vnni_supported()
+
+
+def activation_grid() -> str:
+    """How the PT2E int8 model quantizes activations on this CPU, for a results row."""
+    return "int8 per-tensor, 7-bit range (no VNNI)" if activation_range_reduced() else "int8 per-tensor"
+
+
 def _quantizer(is_qat: bool, keep_float: Iterable[str] = ()) -> x86.X86InductorQuantizer:
-    config = x86.get_default_x86_inductor_quantization_config(is_qat=is_qat)
+    config = x86.get_default_x86_inductor_quantization_config(is_qat=is_qat, reduce_range=activation_range_reduced())
     quantizer = x86.X86InductorQuantizer().set_global(config)
     for name in keep_float:
         quantizer.set_module_name_qconfig(name, None)

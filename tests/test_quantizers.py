@@ -200,3 +200,16 @@ def test_percentile_clipping_leaves_the_padding_out():
     _, scale = quantize_weight(w, spec)
     expected = torch.quantile(torch.tensor([4.0, 8.0, 12.0]), 0.75) / spec.qmax
     assert scale[0, 1].item() == pytest.approx(expected.item(), rel=2e-3)
+
+
+@pytest.mark.parametrize("vnni, quant_max", [(True, 255), (False, 127)])
+def test_pt2e_activations_use_the_reduced_range_on_a_cpu_without_vnni(monkeypatch, vnni, quant_max):
+    # Without VNNI, oneDNN's int8 kernels sum pairs of u8 x s8 products in int16 (vpmaddubsw),
+    # which saturates for activations on 0..255: the compiled model then loses accuracy that
+    # its reference graph keeps.
+    from quantization import pt2e
+    monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: vnni)
+    config = pt2e._quantizer(is_qat=False).global_config
+    assert config.input_activation.quant_max == quant_max
+    assert pt2e.activation_grid() == ("int8 per-tensor" if vnni else "int8 per-tensor, 7-bit range (no VNNI)")
+
