@@ -13,8 +13,10 @@
 # missing or not what it wrote, or when its command, its work under the profile, the data, its
 # code (its script and the project modules it imports), a results file it read or a checkpoint it
 # used changed; timestamps decide nothing. A named stage first gets the stale stages it reads from.
-# FORCE=1    rerun every stage named (cached checkpoints are still reused when their key matches)
-# FORCE_RETRAIN=1  as FORCE=1, and retrain the cached models trained by other code than today's
+# FORCE=1    rerun the stages named (every stage when none is), not their up-to-date inputs
+#            (cached checkpoints are still reused when their key matches)
+# FORCE_RETRAIN=1  rerun every stage selected (inputs too), and retrain the cached models
+#            trained by other code than today's
 #            (otherwise reused, saying so)
 # PYTHON     interpreter (default: python, else python3); every stage runs with it
 # DEVICE     passed to every script as --device (default: each script's auto: cuda when available)

@@ -38,7 +38,7 @@ from pruning.methods import overall_sparsity, to_bitmask_state
 from pruning.study import UNSTRUCTURED, get_structured_final, prune_unstructured_and_finetune, ratio_rule
 from quantization.fake_quant import uniform_config
 from quantization.formats import simulated_schemes
-from quantization.pt2e import (convert_int8, load_int8_program, prepare_int8_qat, quantize_int8_pt2e,
+from quantization.pt2e import (compile_int8, convert_int8, load_int8_program, prepare_int8_qat, quantize_int8_pt2e,
                                save_int8_program)
 from quantization.quantizers import QuantSpec
 from quantization.storage import save_weight_quantized
@@ -147,7 +147,7 @@ def stage_row(ctx: RunContext, pipeline: str, index: int, stage: Stage) -> tuple
     Int8 stages run compiled with Inductor freezing; a stage whose compilation lowered no int8
     kernel is labelled simulated."""
     # int8 programs are evaluated as they are deployed (int8 kernels); float models eagerly
-    runner = InferenceCompiled(stage.runner)
+    runner = compile_int8(stage.runner) if stage.int8 else InferenceCompiled(stage.runner)
     row = {"pipeline": pipeline, "stage": index, "step": stage.step,
            **accuracy_columns(runner if stage.int8 else stage.runner, ctx),
            "size_bytes": stage.size_bytes, "size_format": stage.size_format,

@@ -36,8 +36,8 @@ from common.training import module_device, trained_seconds
 from common.timing import InferenceCompiled, Timed, new_session_id, one_session, time_interleaved
 from quantization.activations import ActSpec
 from quantization.fake_quant import Scheme, apply_scheme, uniform_config, uniform_scheme
-from quantization.pt2e import (activation_grid, compile_int8, convert_int8, int8_program, prepare_int8_qat,
-                               quantize_int8_pt2e)
+from quantization.pt2e import (activation_grid, activation_range_note, compile_int8, convert_int8, int8_program,
+                               prepare_int8_qat, quantize_int8_pt2e)
 from quantization.quantizers import QuantSpec
 from quantization.speedup import FP32_COMPILED_SCHEME, INT8_SCHEME
 from quantization.study import (accuracy_columns, calibration_batches, latency_batch, qat_finetune,
@@ -214,6 +214,13 @@ def ptq_rows(base: VGG, ctx: RunContext, rounds: int) -> list[dict]:
     return rows
 
 
+def converted(how: str) -> str:
+    """qat.csv's measured_on for a converted int8 model after PT2E ``how`` ('PTQ' or 'QAT'),
+    naming the activation range where this CPU reduces it (``activation_range_note``)."""
+    note = activation_range_note()
+    return f"converted int8 (PT2E {how})" + (f"; {note}" if note else "")
+
+
 def qat_curves(base: VGG, ctx: RunContext, epochs: int) -> tuple[list[dict], list[dict]]:
     """QAT from ``base`` at each format for ``epochs``: rows (format, epoch, val_top1_acc after
     every epoch, top1_acc on test for the PTQ model (epoch 0) and the final model only, how
@@ -255,12 +262,12 @@ def qat_curves(base: VGG, ctx: RunContext, epochs: int) -> tuple[list[dict], lis
         elif training == "pt2e-qat":
             calibration = calibration_batches(ctx)
             record_ptq(fmt, compile_int8(quantize_int8_pt2e(base, calibration[0], calibration)),
-                       "converted int8 (PT2E PTQ)")
+                       converted("PTQ"))
             prepared = prepare_int8_qat(copy.deepcopy(base), calibration[0])
             seconds = run(fmt, prepared, "PT2E fake-quant graph (observers frozen for evaluation)", bf16=False)
             final = accuracy_columns(compile_int8(convert_int8(prepared, base, calibration[0])), ctx)
             rows[-1] = {**rows[-1], "val_top1_acc": final["val_top1_acc"], "top1_acc": final["top1_acc"],
-                        "measured_on": "converted int8 (PT2E QAT)", "simulated": "no"}
+                        "measured_on": converted("QAT"), "simulated": "no"}
             print(f"[qat] {fmt} PT2E QAT {seconds:.0f}s")
         else:
             raise ValueError(f"QAT_FORMATS[{fmt!r}]: unknown training {training!r}")

@@ -65,6 +65,25 @@ def activation_grid() -> str:
     return "int8 per-tensor, 7-bit range (no VNNI)" if activation_range_reduced() else "int8 per-tensor"
 
 
+def activation_range_note() -> str:
+    """What a real int8 row adds to its kernel or measurement column on this CPU: '7-bit
+    activations (no VNNI)' where ``activation_range_reduced()``, else ''."""
+    return "7-bit activations (no VNNI)" if activation_range_reduced() else ""
+
+
+class Int8Compiled(InferenceCompiled):
+    """``compile_int8``'s runner: an ``InferenceCompiled`` whose ``kernel_summary()``, once int8
+    kernels ran, ends with the activation range its graph was quantized to (``note``)."""
+
+    def __init__(self, graph: torch.nn.Module, note: str):
+        super().__init__(graph)
+        self.note = note
+
+    def kernel_summary(self) -> str:
+        summary = super().kernel_summary()
+        return f"{summary}; {self.note}" if self.note and self.int8_kernels() > 0 else summary
+
+
 def _quantizer(is_qat: bool, keep_float: Iterable[str] = ()) -> x86.X86InductorQuantizer:
     config = x86.get_default_x86_inductor_quantization_config(is_qat=is_qat, reduce_range=activation_range_reduced())
     quantizer = x86.X86InductorQuantizer().set_global(config)
@@ -122,11 +141,12 @@ def convert_int8(prepared: torch.fx.GraphModule, model: nn.Module, example: torc
     return allow_exported_model_train_eval(convert_pt2e(prepared))
 
 
-def compile_int8(graph: torch.fx.GraphModule) -> InferenceCompiled:
-    """A converted PT2E graph compiled for inference with freezing on, so that Inductor lowers it
-    to int8 oneDNN kernels; after its first call, ``int8_kernels()`` says how many it lowered
-    (0: it runs float kernels and a row measured with it is not a real int8 number)."""
-    return InferenceCompiled(graph)
+def compile_int8(graph: torch.nn.Module) -> Int8Compiled:
+    """A converted PT2E graph (or a program read back) compiled for inference with freezing on,
+    so that Inductor lowers it to int8 oneDNN kernels; after its first call, ``int8_kernels()``
+    says how many it lowered (0: it runs float kernels and a row measured with it is not a real
+    int8 number), and ``kernel_summary()`` names the activation range of this CPU."""
+    return Int8Compiled(graph, activation_range_note())
 
 
 def drop_unread_tensors(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:

@@ -78,9 +78,10 @@ def build_parser() -> Parser:
     parser.add_argument("--data-dir", default="data", help="$CIFAR_DIR")
     parser.add_argument("--device", type=device_name, default=None, help="$DEVICE")
     parser.add_argument("--jobs", type=positive_int, default=None, help="$JOBS")
-    parser.add_argument("--force", action="store_true", help="rerun every stage named ($FORCE=1)")
+    parser.add_argument("--force", action="store_true", help="rerun the stages named, not their up-to-date inputs ($FORCE=1)")
     parser.add_argument("--force-retrain", action="store_true",
-                        help="as --force, and retrain the cached models made by other code ($FORCE_RETRAIN=1)")
+                        help="rerun every stage selected, inputs too, and retrain the cached models made by other code "
+                             "($FORCE_RETRAIN=1)")
     parser.add_argument("--keep-going", action="store_true",
                         help="continue past a failed stage (exit status 1 at the end; $KEEP_GOING=1)")
     parser.add_argument("--verbose", action="store_true",
@@ -147,13 +148,20 @@ def shared_flags(args: argparse.Namespace, profile_name: str) -> list[str]:
     return flags + ([] if args.verbose and sys.stdout.isatty() else ["--no-progress"])
 
 
+def forced(stage: Stage, args: argparse.Namespace) -> bool:
+    """Whether --force ($FORCE=1) reruns ``stage``: it does the stages ``args.targets`` names
+    (every stage when it names none), not the inputs ``select`` adds to them."""
+    return args.force and (not args.targets or stage.name in args.targets or stage.task in args.targets)
+
+
 def stages_to_run(stages, args, profile, settings: PlanSettings, where) -> list:
-    """The stages of ``stages`` not up to date now (every one under --force / FORCE_RETRAIN)."""
+    """The stages of ``stages`` not up to date now, with those --force names (every one under
+    FORCE_RETRAIN)."""
     from study import records
 
     from common.cache import force_retrain
 
-    return [s for s in stages if args.force or force_retrain()
+    return [s for s in stages if forced(s, args) or force_retrain()
             or records.why_rerun(s, profile, settings, where) is not None]
 
 
@@ -218,7 +226,7 @@ def run_stages(stages, args, profile, settings, where, launcher, failed: list, t
             skipped.clear()
 
     for index, stage in enumerate(stages, start=1):
-        why = ("FORCE=1" if args.force else f"{FORCE_RETRAIN}=1" if force_retrain()
+        why = ("FORCE=1" if forced(stage, args) else f"{FORCE_RETRAIN}=1" if force_retrain()
                else records.why_rerun(stage, profile, settings, where))
         if why is None:
             skipped.append((index, stage.name))

@@ -5,6 +5,7 @@ import pytest
 from combined.pareto import collect_points, pareto_front, with_fronts, with_latencies
 from combined.pipelines import PIPELINES
 from common.results import read_rows
+from quantization.pt2e import activation_range_note
 from tests.conftest import SMOKE_RUN
 
 
@@ -45,6 +46,7 @@ def test_every_pipeline_stage_is_measured(outputs):
         assert 0 <= float(r["top1_acc"]) <= 100 and 0 <= float(r["val_top1_acc"]) <= 100
     assert len({r["timing_session"] for r in rows if r["latency_ms"]}) == 1
     assert int(by["kd_prune_int8", 2]["int8_kernels"]) == 10 and by["kd_prune_int8", 2]["runs_as"] == "int8"
+    assert activation_range_note() in by["kd_prune_int8", 2]["kernel"]   # 7-bit activations on a CPU without VNNI
 
 
 def test_pareto_points_cover_every_family(outputs):

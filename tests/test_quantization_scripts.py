@@ -5,7 +5,9 @@ import json
 import pytest
 
 from common.results import read_rows
+from quantization.formats import converted
 from quantization.outliers import BITS, QUANTIZERS, SCOPES
+from quantization.pt2e import activation_grid, activation_range_note
 from tests.conftest import SMOKE_RUN
 
 
@@ -40,6 +42,7 @@ def test_ptq_rows_label_every_format_and_measure_real_kernels(outputs):
     assert len({r["timing_session"] for r in timed}) == 1         # all timed together, comparable
     int8 = next(r for r in rows if r["scheme"] == "W8A8 static (torchao PT2E)")
     assert int8["simulated"] == "no" and int(int8["int8_kernels"]) == 10   # 8 convs + 2 linears ran int8
+    assert activation_range_note() in int8["kernel"] and int8["activations"] == activation_grid()
     size = {r["scheme"]: int(r["size_bytes"]) for r in rows}
     assert size["W4 weight-only (packed)"] < size["W8A8 (fake-quant check)"] < size["fp16 cast"] < size["fp32 (eager)"]
     # the PT2E row's size is the saved int8 program that was scored (its graph, about 150 kB, outweighs
@@ -54,7 +57,8 @@ def test_qat_has_every_format_and_epoch(outputs):
     assert {(r["format"], r["epoch"]) for r in rows} == {(f, str(e)) for f in ("fp32", "fp16", "bf16", "int4", "int8")
                                                         for e in range(3)}
     final_int8 = next(r for r in rows if r["format"] == "int8" and r["epoch"] == "2")
-    assert final_int8["measured_on"] == "converted int8 (PT2E QAT)" and final_int8["simulated"] == "no"
+    assert final_int8["measured_on"] == converted("QAT") and final_int8["simulated"] == "no"
+    assert final_int8["measured_on"].startswith("converted int8 (PT2E QAT)")
     # the curve is read on validation; test scores only the PTQ model and the final one
     assert all(r["val_top1_acc"] != "" for r in rows)
     assert {(r["format"], r["epoch"]) for r in rows if r["top1_acc"] != ""} == {
@@ -96,6 +100,7 @@ def test_mixed_precision_adaptive_configs_respect_the_budget(outputs):
     assert all(r["latency_ms"] == "" for r in rows if r["simulated"] == "yes")
     assert len({r["timing_session"] for r in real.values()}) == 1
     assert int(real["real int8"]["int8_kernels"]) == 10 and int(real["real int8, first/last fp32"]["int8_kernels"]) == 8
+    assert all(activation_range_note() in real[kind]["kernel"] for kind in ("real int8", "real int8, first/last fp32"))
     for kind, name in (("real int8", "mixed_precision_int8"), ("real int8, first/last fp32",
                                                                "mixed_precision_int8_first_last_fp32")):
         assert int(real[kind]["size_bytes"]) == (quantized_files(outputs) / f"{name}.pt2").stat().st_size

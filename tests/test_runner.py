@@ -136,6 +136,18 @@ def test_a_retrained_checkpoint_reruns_the_stages_that_used_it(fake_stages, isol
     assert record["machine"]["training_dtype"] in ("bf16", "fp32") and "cpu_capability" in record["machine"]
 
 
+def test_force_reruns_the_named_stages_and_not_their_up_to_date_inputs(fake_stages):
+    """The bug: FORCE=1 ./run_all.sh quantization/01_ptq reran the baselines too (every stage
+    select() adds as an input), where the README says it reruns the named stages."""
+    assert run() == 0
+    fake_stages["ran"].clear()
+    assert run("quantization/01_ptq", force=True) == 0
+    assert fake_stages["ran"] == ["quantization/01_ptq.py", "report/build.py"]
+    fake_stages["ran"].clear()
+    assert run("pruning", force=True) == 0
+    assert fake_stages["ran"] == [s.script for s in STAGES if s.task == "pruning"] + ["report/build.py"]
+
+
 def test_a_missing_checkpoint_decides_nothing(fake_stages, isolated_outputs):
     """Checkpoints are never committed: a fresh clone of recorded results has none, and reruns nothing."""
     write_checkpoints(isolated_outputs, "vgg11_seed0", "vgg16_seed0", "vgg19_seed0")

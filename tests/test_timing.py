@@ -47,6 +47,18 @@ def test_compiled_pt2e_int8_reports_its_int8_kernels(small_vgg, int8_graph, exam
     assert torch.allclose(out, reference, atol=0.1 * reference.abs().max().item())
 
 
+@pytest.mark.parametrize("vnni", [False, True])
+def test_a_real_int8_row_names_the_reduced_activation_range_on_a_cpu_without_vnni(monkeypatch, small_vgg, example,
+                                                                                   vnni):
+    """Every real int8 row (PTQ, mixed precision, pipelines, Pareto) takes its kernel column from
+    compile_int8's runner: without VNNI its activations are on 0..127, and the row says so."""
+    monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: vnni)
+    runner = compile_int8(quantize_int8_pt2e(small_vgg, example, [example]))
+    runner(example)
+    kernel = Timed(runner, example).kernel_columns()["kernel"]
+    assert kernel.startswith("int8 oneDNN") and ("7-bit activations (no VNNI)" in kernel) == (not vnni)
+
+
 def test_compiling_without_freezing_runs_no_int8_kernel(int8_graph, example):
     """What the study did before: plain torch.compile leaves the graph on float kernels."""
     from torch._dynamo.utils import counters
