@@ -43,11 +43,18 @@ class MachineLoad:
     thread count of a block that ran unhindered) and other_cpu_fraction (the share of all cores
     that *other* processes used meanwhile; '' where the OS does not say, or the block was shorter
     than ``min_seconds``: too few clock ticks to tell). After ``stop()``, ``busy`` is True above
-    ``BUSY_FRACTION``. ``children``: count this process's finished children as its own."""
+    ``BUSY_FRACTION``. ``children``: count this process's finished children as its own.
+    ``seconds``: the block's wall seconds on the clock its share was judged by (so far, until
+    ``stop()``)."""
 
     def __init__(self, children: bool = False, min_seconds: float = 0.0):
         self.children, self.min_seconds = children, min_seconds
-        self.busy, self.others = False, ""
+        self.busy, self.others, self._seconds = False, "", None
+
+    @property
+    def seconds(self) -> float:
+        """Wall seconds since ``start()``; after ``stop()``, those of the block it measured."""
+        return time.perf_counter() - self.wall if self._seconds is None else self._seconds
 
     def start(self) -> "MachineLoad":
         self.load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -56,7 +63,7 @@ class MachineLoad:
         return self
 
     def stop(self) -> dict:
-        wall = time.perf_counter() - self.wall
+        wall = self._seconds = time.perf_counter() - self.wall
         own = own_cpu_seconds(self.children) - self.own
         machine = busy_cpu_seconds()
         others = ""

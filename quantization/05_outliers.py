@@ -33,6 +33,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     # imported here, after parsing: --help and build_parser() import no torch
     from common.cli import RunContext
+    from common.figures import paper_layer_names
     from common.results import write_results
     from quantization.fake_quant import quantizable_layers
     from quantization.outliers import (clipping_example, outlier_inputs, per_layer_rows,
@@ -50,7 +51,7 @@ def main(argv=None):
     plot_distributions(weights, samples, out / "outliers_distributions.png")
     layer, quantized = clipping_example(stats, samples)
     row = next(r for r in stats if r["layer"] == layer)
-    plot_clipping(layer, samples[layer], absmax[layer],
+    plot_clipping(paper_layer_names(r["layer"] for r in stats)[layer], samples[layer], absmax[layer],
                   {"p99.99": row["act_p99_99"], "p99.9": row["act_p99_9"]}, quantized,
                   out / "outliers_clipping.png")
     write_results(quantizer_rows(base, ctx), out / "outliers.csv",

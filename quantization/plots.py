@@ -266,7 +266,8 @@ def plot_distributions(weights: dict[str, torch.Tensor], activations: dict[str, 
 def plot_clipping(layer: str, values: torch.Tensor, absmax: float, percentiles: dict[str, float],
                   quantized: dict[str, torch.Tensor], path: Path) -> Path:
     """Left: histogram of one layer's input with the clipping points; right: the histogram of the
-    same values after int4 quantization without and with clipping."""
+    same values after int4 quantization without and with clipping. ``layer``: the layer's name as
+    the paper gives it (conv5: ``common.figures.paper_layer_names``)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4))
     v = values.numpy()
     left.hist(v, bins=200, log=True, color="gray")

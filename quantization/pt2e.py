@@ -37,6 +37,7 @@ from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, 
 from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
 
 from common.measure import file_size_bytes
+from common.numerics import machine_kind
 from common.results import atomic_path
 from common.timing import InferenceCompiled
 from common.training import module_device
@@ -56,8 +57,8 @@ def activation_range_reduced() -> bool:
     weights with ``vpmaddubsw``, which adds pairs of products in saturating int16: activations on
     the full 0..255 grid overflow it, and the compiled model loses accuracy its graph keeps run
     eagerly. torchao's x86 quantizer asks for ``reduce_range`` (activations on 0..127) on such
-    CPUs."""
-    return not torch.cpu._is_vnni_supported()
+    CPUs. It reads VNNI from the machine facts every sidecar records (``machine_kind``)."""
+    return not machine_kind("cpu")["vnni"]
 
 
 def activation_grid() -> str:

@@ -238,7 +238,7 @@ def run_stages(stages, args, profile, settings, where, launcher, failed: list, t
             print(f"{head}: running", flush=True)
         else:
             print(head, end="", flush=True)    # the line is ended when the stage ends
-        t0, load = time.monotonic(), MachineLoad(children=True, min_seconds=st.BUSY_MIN_SECONDS).start()
+        load = MachineLoad(children=True, min_seconds=st.BUSY_MIN_SECONDS).start()
         checkpoint_log = records.forget(stage, where.run_dir)
         command = stage.command(sys.executable) + shared_flags(args, profile.study_name)
         log = log_of(where.log_dir, stage.name)
@@ -251,13 +251,13 @@ def run_stages(stages, args, profile, settings, where, launcher, failed: list, t
                 os.environ[CHECKPOINT_LOG] = str(checkpoint_log)
                 status = run_stage_on(launcher, stage, settings, command, args)
         except KeyboardInterrupt:
-            print(f": interrupted after {round(time.monotonic() - t0)} s (its output: {log})", flush=True)
+            print(f": interrupted after {round(load.seconds)} s (its output: {log})", flush=True)
             raise
         missing = stage.missing_outputs(where.run_dir)
         problem = f"{stage.name} exited 0 but did not write {missing[0]}" if status == 0 and missing else ""
         status = status or (1 if problem else 0)
-        seconds = time.monotonic() - t0
         load.stop()
+        seconds = load.seconds
         busy = st.busy_note(load)
         time_left.finished(stage.name, seconds)
         if status == 0:

@@ -90,4 +90,19 @@ def test_a_sidecar_names_the_kind_of_machine_that_decides_the_numbers():
     machine = provenance("smoke", "cifar10", 0, "cpu", 0.0)["machine"]
     assert machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert machine["training_dtype"] == ("bf16" if fast_bf16_available("cpu") else "fp32")
-    assert {"cpu_model", "avx512_bf16", "amx"} <= set(machine)
+    assert {"cpu_model", "avx512_bf16", "amx", "vnni"} <= set(machine)
+
+
+@pytest.mark.parametrize("vnni", [False, True])
+def test_a_sidecar_names_vnni_which_decides_the_int8_activation_range(monkeypatch, vnni):
+    """Without VNNI the PT2E int8 programs quantize activations to a 7-bit range, so the int8 rows
+    of two CPUs differ: the machine facts name VNNI, and the quantizer reads it from them."""
+    import torch
+
+    from common.numerics import machine_kind
+    from quantization import pt2e
+
+    monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: vnni)
+    assert machine_kind("cpu")["vnni"] is vnni
+    monkeypatch.setattr(pt2e, "machine_kind", lambda device: {"vnni": vnni}, raising=True)
+    assert pt2e.activation_range_reduced() is (not vnni)

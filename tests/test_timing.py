@@ -179,3 +179,17 @@ def test_a_finished_child_counts_as_own_cpu_only_when_asked(children):
     assert all(w.wait() == 0 for w in workers)
     load.stop()
     assert load.busy is not children and (busy_note(load) == "") is children
+
+
+def test_a_stage_is_timed_by_the_clock_that_judged_its_load():
+    """The runner's stage seconds and the busy share come from one clock (``MachineLoad.seconds``):
+    the elapsed wall seconds while the block runs, then the block's own, which no later wait moves."""
+    from common.machine_load import MachineLoad
+
+    load = MachineLoad().start()
+    time.sleep(0.2)
+    assert 0.15 < load.seconds < 1.0
+    load.stop()
+    measured = load.seconds
+    time.sleep(0.2)
+    assert load.seconds == measured and 0.15 < measured < 1.0
