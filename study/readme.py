@@ -270,7 +270,8 @@ def cost_rows(run: str) -> list[dict]:
     device), from the JSON sidecars; a script that writes several files counts once, with its
     longest time. Benchmarks and the cost plan's own files are not stages.
 
-    Baselines and students count their training time (summed from their CSVs), since a re-run
+    Baselines and students count their training time (summed from ``baselines.csv`` and the
+    students' CSVs, whichever of the stage's files is read), since a re-run
     that finds them cached, or trains only some seeds, records only its own time; a file
     re-derived from its own rows (``derived_from``, e.g. Pareto fronts recomputed) counts the
     wall time and device of the run that measured it.
@@ -285,7 +286,7 @@ def cost_rows(run: str) -> list[dict]:
         seconds = float(prov.get("wall_seconds", 0))
         stage = f"{path.parent.name}/{_script_of(prov.get('command', path.stem))}"
         if path.parent.name == "baselines":
-            seconds = sum(float(r["train_seconds"]) for r in read_rows(path.with_suffix(".csv")))
+            seconds = sum(float(r["train_seconds"]) for r in read_rows(path.parent / "baselines.csv"))
         elif stage == "distillation/01_students":
             seconds = max(seconds, students_training_seconds(path.parent))
         if seconds >= stages.get(stage, {}).get("wall_seconds", -1):

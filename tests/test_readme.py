@@ -211,6 +211,19 @@ def test_blocks_show_latencies_of_one_session_only(tmp_path, monkeypatch):
         assert reading not in blocks
 
 
+def test_the_baselines_cost_their_training_seconds_beside_their_curves_file(tmp_path, monkeypatch):
+    """The bug: the baselines' curves sidecar (same script, no train_seconds column) made the
+    cost table raise KeyError, so neither the README block nor the plan's comparison was written."""
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
+    folder = tmp_path / "cifar10-cpu" / "baselines"
+    prov = {"dataset": "cifar10", "profile": "cpu", "wall_seconds": 2.0, "command": "python -m common.train --all"}
+    write_results([{"model": "vgg11", "train_seconds": 100.0}, {"model": "vgg16", "train_seconds": 250.0}],
+                  folder / "baselines.csv", prov)
+    write_results([{"model": "vgg11", "epoch": 1, "seconds": 7.0}], folder / "curves.csv", prov)
+    assert [(r["stage"], r["wall_seconds"]) for r in readme.cost_rows("cifar10-cpu")] == \
+        [("baselines/common.train", 350)]
+
+
 def test_a_rederived_file_costs_the_run_that_measured_it(tmp_path, monkeypatch):
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
     write_results([{"model": "x"}], tmp_path / "cifar10-cpu" / "combined" / "pareto_points.csv",
