@@ -19,9 +19,11 @@ the folders it writes: a bad one is one line (``common.flags.Parser``). One stat
 (``study.status``: ``k/N``, seconds, the time left from the cost plan, a note when other processes
 slow the machine down); each stage's full output goes to ``<log dir>/<stage>.log`` (the folder is
 printed once; ``--verbose`` also shows it live, and a failed stage's last lines are shown); a
-failure in deciding is a failure. Asked for some tasks only, the report is rebuilt when every
-task's results exist, else skipped in one line. Ctrl-C reaches the running stage
-once; it gets ``STOP_GRACE_SECONDS`` to stop cleanly (its workers too) before it is killed.
+failure in deciding is a failure. The dataset is fetched once before anything is decided: missing
+and not downloadable, it is one line and every completion record is kept. Asked for some tasks
+only, the report is rebuilt when every task's results exist, else skipped in one line. Ctrl-C
+reaches the running stage once; it gets ``STOP_GRACE_SECONDS`` to stop cleanly (its workers too)
+before it is killed.
 
 With ``--launcher slurm`` (``pip install submitit``) every stage runs on the cluster: a stage's
 trainings as one job array, then its script as one job that collects them from the cache. The
@@ -347,6 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     from study.records import RunFolders
 
     where = RunFolders(run_dir, checkpoints, args.dataset, Path(args.data_dir), log_dir)
+    if launcher is None:    # data missing and not fetched is one line here, before a record is forgotten
+        from common import data
+
+        data.ensure_dataset(args.dataset, args.data_dir)
     started, failed = time.monotonic(), []
     todo = stages_to_run(stages, args, profile, settings, where)
     time_left = st.TimeLeft(projection(todo, args, profile), [s.name for s in todo])

@@ -65,6 +65,16 @@ def write_cifar100(root: Path) -> Path:
     return root
 
 
+def write_damaged_cifar10(root: Path) -> Path:
+    """A CIFAR-10 folder whose every pickle is present but not a pickle: the runner finds the data,
+    each stage that loads it fails with one line (``common.data.load_cifar``)."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{b}" for b in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(b"not a pickle")
+    return root
+
+
 @pytest.fixture(scope="session")
 def cifar_root(tmp_path_factory) -> Path:
     """A data root holding both tiny datasets."""

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from common import data
 from study import runner
 from study.stages import STAGES
+from tests.conftest import write_damaged_cifar10
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,6 +41,7 @@ def _fake_run_logged(isolated_outputs: Path, state: dict):
 def fake(isolated_outputs, monkeypatch):
     state = {"ran": []}
     monkeypatch.setattr(runner, "run_logged", _fake_run_logged(isolated_outputs, state))
+    monkeypatch.setattr(data, "ensure_dataset", lambda name, root, download=True: Path(root))  # 'nowhere' is data
     return state
 
 
@@ -144,14 +147,14 @@ def test_a_failed_stage_shows_its_last_lines_and_its_log(tmp_path):
     """Through run_all.sh: every line on stdout is the runner's; the failed stage's error is shown
     under its status line, with the path of its whole output."""
     env = {**os.environ, "PYTHON": sys.executable, "PROFILE": "smoke", "DATASET": "cifar10",
-           "CIFAR_DIR": str(tmp_path / "nowhere"), "LOG_DIR": str(tmp_path / "logs"),
+           "CIFAR_DIR": str(write_damaged_cifar10(tmp_path / "data")), "LOG_DIR": str(tmp_path / "logs"),
            "RESULTS_DIR": str(tmp_path / "r"), "CHECKPOINT_DIR": str(tmp_path / "c")}
     out = subprocess.run(["bash", str(ROOT / "run_all.sh"), "baselines"], env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 1
     assert all(line.startswith("[run_all]") for line in out.stdout.splitlines()), out.stdout
     assert "[run_all] 1/1 baselines (" in out.stdout and ": failed in " in out.stdout
-    assert "error: cifar10: expected" in out.stderr and str(tmp_path / "logs" / "baselines.log") in out.stderr
+    assert "data_batch_1 is damaged" in out.stderr and str(tmp_path / "logs" / "baselines.log") in out.stderr
 
 
 def test_known_library_warnings_are_silenced_at_their_source_and_others_kept():

@@ -8,17 +8,21 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from common import data
 from common.profiles import PROFILES
 from study import records, runner, stage_process
 from study.stages import STAGES, stage_named
+from tests.conftest import write_damaged_cifar10
 
 ROOT = Path(__file__).resolve().parents[1]
+ENSURE_DATASET = data.ensure_dataset        # the real one (fake_stages stands it in)
 
 
 @pytest.fixture
@@ -50,6 +54,7 @@ def fake_stages(isolated_outputs, monkeypatch):
         return 0
 
     monkeypatch.setattr(runner, "run_logged", run_logged)
+    monkeypatch.setattr(data, "ensure_dataset", lambda name, root, download=True: Path(root))  # 'nowhere' is data
     monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
     return state
 
@@ -200,6 +205,31 @@ def test_a_crash_while_deciding_fails_the_run(fake_stages, isolated_outputs, mon
         run()
 
 
+def test_data_gone_offline_is_one_line_and_keeps_every_completion_record(fake_stages, isolated_outputs,
+                                                                          cifar_root, tmp_path, monkeypatch):
+    """The bug: data folder emptied, no network: the runner took the missing files for 'its data
+    changed', deleted the first stage's record, then the stage failed. Now the data is fetched once
+    before deciding, and its failure is one error with nothing run or forgotten."""
+    monkeypatch.setattr(data, "ensure_dataset", ENSURE_DATASET)
+    present = tmp_path / "data"
+    shutil.copytree(cifar_root / "cifar-10-batches-py", present / "cifar-10-batches-py")
+    argv = ["--profile", "cpu", "--dataset", "cifar10", "--data-dir", str(present), "--no-plan"]
+    assert runner.main(argv) == 0
+    kept = {p: p.read_bytes() for p in (stages := isolated_outputs / "results/cifar10-cpu/stages").rglob("*.json")}
+    assert len(kept) == len(STAGES)
+    shutil.rmtree(present / "cifar-10-batches-py")
+
+    def offline(name, root):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(data, "_download", offline)
+    fake_stages["ran"].clear()
+    with pytest.raises(data.DatasetNotFoundError, match="expected the pickled"):
+        runner.main(argv)
+    assert fake_stages["ran"] == []
+    assert {p: p.read_bytes() for p in stages.rglob("*.json")} == kept
+
+
 def test_a_damaged_completion_record_reruns_its_stage(fake_stages, isolated_outputs, capsys):
     assert run() == 0
     record = records.record_path(isolated_outputs / "results" / "cifar10-cpu", stage_named("pruning/07_gradcam"))
@@ -232,13 +262,13 @@ def test_a_changed_profile_setting_reruns_exactly_the_stages_whose_work_it_chang
 
 
 def test_keep_going_runs_past_a_failed_stage_and_prints_every_status_line(tmp_path):
-    """Through run_all.sh with a real interpreter: a smoke run on a dataset that is absent fails
-    every stage that needs data; each one gets its status line and its log."""
+    """Through run_all.sh with a real interpreter: a smoke run on a dataset whose files are damaged
+    fails every stage that loads it; each one gets its status line and its log."""
     from study.device_check import last_line
     from study.status import parse_status_lines
 
     env = {**os.environ, "PYTHON": sys.executable, "PROFILE": "smoke", "DATASET": "cifar10", "KEEP_GOING": "1",
-           "CIFAR_DIR": str(tmp_path / "nowhere"), "LOG_DIR": str(tmp_path / "logs"),
+           "CIFAR_DIR": str(write_damaged_cifar10(tmp_path / "data")), "LOG_DIR": str(tmp_path / "logs"),
            "RESULTS_DIR": str(tmp_path / "r"), "CHECKPOINT_DIR": str(tmp_path / "c")}
     out = subprocess.run(["bash", str(ROOT / "run_all.sh"), "pruning/05_weight_histograms", "--no-report"],
                          env=env, capture_output=True, text=True, timeout=300)
@@ -248,7 +278,8 @@ def test_keep_going_runs_past_a_failed_stage_and_prints_every_status_line(tmp_pa
                                           "pruning/02_unstructured_final", "pruning/03_structured_sensitivity",
                                           "pruning/04_structured_final", "pruning/05_weight_histograms"]
     assert all(r["status"] == "failed" for r in rows)
-    assert last_line(tmp_path / "logs" / "baselines.log").startswith("error: cifar10: expected")
+    assert last_line(tmp_path / "logs" / "baselines.log").startswith("error: ")
+    assert "data_batch_1 is damaged" in last_line(tmp_path / "logs" / "baselines.log")
 
 
 def test_device_check_runs_every_stage_with_its_own_interpreter(tmp_path, monkeypatch):
