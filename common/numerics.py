@@ -75,8 +75,8 @@ def machine_kind(device: torch.device | str) -> dict:
     """What kind of machine decides the numbers of a run on ``device``: the CPU model, its
     instruction set as torch uses it (``get_cpu_capability``: AVX2, AVX512...), whether it has
     AVX512-BF16 and AMX, whether it has VNNI (without it, PT2E int8 quantizes activations to a
-    7-bit range: ``quantization.pt2e.activation_range_reduced``), the dtype trainings run in (``training_dtype``: bf16 or fp32), and on
-    CUDA the GPU's name and compute capability."""
+    7-bit range: ``quantization.pt2e.activation_range_reduced``), the dtype trainings run in
+    (``training_dtype``: bf16 or fp32), and on CUDA the GPU's name and compute capability."""
     device = torch.device(device)
     kind = {"cpu_model": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "avx512_bf16": bool(torch.cpu._is_avx512_bf16_supported()),
