@@ -215,7 +215,8 @@ def test_data_gone_offline_is_one_line_and_keeps_every_completion_record(fake_st
     shutil.copytree(cifar_root / "cifar-10-batches-py", present / "cifar-10-batches-py")
     argv = ["--profile", "cpu", "--dataset", "cifar10", "--data-dir", str(present), "--no-plan"]
     assert runner.main(argv) == 0
-    kept = {p: p.read_bytes() for p in (stages := isolated_outputs / "results/cifar10-cpu/stages").rglob("*.json")}
+    stages = isolated_outputs / "results" / "cifar10-cpu" / "stages"
+    kept = {p: p.read_bytes() for p in stages.rglob("*.json")}
     assert len(kept) == len(STAGES)
     shutil.rmtree(present / "cifar-10-batches-py")
 
