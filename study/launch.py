@@ -1,8 +1,9 @@
 """A stage's trainings past one machine: its ``common.jobs.Job``s as one submitit job array.
 
-``launch_executor`` is called once, before anything is submitted: it makes sure SLURM is there,
-fetches the dataset once (the jobs never download it: their environment has
-``common.data.NO_DOWNLOAD``) and returns the executor, whose job logs go to a folder of their own.
+``job_executor`` is called once, before anything is submitted: it makes sure SLURM is there and
+returns the executor, whose job logs go to a folder of their own (the runner has fetched the
+dataset once by then; the jobs never download it: their environment has
+``common.data.NO_DOWNLOAD``).
 ``run_jobs_on(executor, ctx, jobs)`` submits every job of a stage (e.g.
 ``distillation.study.student_jobs``) as one array: each array task rebuilds this run's
 ``RunContext`` on its node, as a pool worker of ``common.jobs`` does, with as many torch threads as
@@ -26,7 +27,7 @@ from pathlib import Path
 import submitit
 import torch
 
-from common.data import NO_DOWNLOAD, ensure_dataset
+from common.data import NO_DOWNLOAD
 from common.errors import UserError
 from common.jobs import Job, context_fields, unique_jobs
 from common.numerics import set_numerics
@@ -65,17 +66,6 @@ def job_executor(launcher: str, folder: str | Path, partition: str | None = None
     executor.update_parameters(timeout_min=time_minutes, gpus_per_node=gpus_per_job,
                                cpus_per_task=cpus_per_job, slurm_partition=partition,
                                slurm_setup=setup, local_setup=setup)
-    return executor
-
-
-def launch_executor(launcher: str, dataset: str, data_dir: str | Path, folder: str | Path,
-                    partition: str | None = None, time_minutes: int = 60, gpus_per_job: int = 1) -> submitit.AutoExecutor:
-    """What a run through ``launcher`` does before it submits anything: check that the scheduler
-    is there (``job_executor``), fetch ``dataset`` into ``data_dir`` once if it is missing
-    (``common.data.ensure_dataset``; the jobs never download), and return the executor, its job
-    logs under ``folder``."""
-    executor = job_executor(launcher, folder, partition, time_minutes, gpus_per_job)
-    ensure_dataset(dataset, data_dir)
     return executor
 
 

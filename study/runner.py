@@ -336,12 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = current_settings(profile, args.dataset)   # the study (torch) is loaded from here on
     stages = select(args.targets, settings)              # an unknown target is one line, nothing written
     launcher = None
-    if args.launcher != "local":    # SLURM is there and the data fetched once, before anything is submitted
-        from study.launch import launch_executor
+    if args.launcher != "local":    # SLURM is there, before anything is written or submitted
+        from study.launch import job_executor
 
-        launcher = launch_executor(args.launcher, args.dataset, args.data_dir,
-                                   Path(args.job_logs) if args.job_logs else PROJECT_ROOT / "logs" / "submitit" / run,
-                                   args.partition, args.time_minutes, args.gpus_per_job)
+        launcher = job_executor(args.launcher,
+                                Path(args.job_logs) if args.job_logs else PROJECT_ROOT / "logs" / "submitit" / run,
+                                args.partition, args.time_minutes, args.gpus_per_job)
     # every folder it writes is checked before anything is written
     writable_folder(run_dir, "results folder", "RESULTS_DIR")
     checkpoints = writable_folder(checkpoints_root() / run, "checkpoints folder", "CHECKPOINT_DIR")
@@ -349,10 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     from study.records import RunFolders
 
     where = RunFolders(run_dir, checkpoints, args.dataset, Path(args.data_dir), log_dir)
-    if launcher is None:    # data missing and not fetched is one line here, before a record is forgotten
-        from common import data
+    from common import data     # fetched once (jobs never download): missing, one line, no record forgotten
 
-        data.ensure_dataset(args.dataset, args.data_dir)
+    data.ensure_dataset(args.dataset, args.data_dir)
     started, failed = time.monotonic(), []
     todo = stages_to_run(stages, args, profile, settings, where)
     time_left = st.TimeLeft(projection(todo, args, profile), [s.name for s in todo])
