@@ -221,7 +221,7 @@ def key_results_block(run: str) -> str:
     """One line per headline model of ``results/<run>/``: the fp32 baseline, the best model of
     each family and the smallest within 1 point of the baseline (with and without simulated
     formats), every choice made on *validation* top-1 (a multi-seed student enters as its seed
-    mean), the test top-1 reported beside it (from pareto_points.csv)."""
+    mean; a tie goes to the smaller file), the test top-1 reported beside it (from pareto_points.csv)."""
     points = one_session(read_rows(results_root() / run / "combined" / "pareto_points.csv"))
     if not points:
         return f"_No `results/{run}/combined/pareto_points.csv` yet (run `combined/02_pareto.py`)._\n"
@@ -230,16 +230,18 @@ def key_results_block(run: str) -> str:
     base = next(p for p in points if p["family"] == "baseline" and p["model"] == "VGG-11")
     rows = [{"what": "VGG-11 fp32 baseline", **base}]
     for family in dict.fromkeys(p["family"] for p in points if p["family"] != "baseline"):
-        rows.append({"what": f"best {family}", **max((p for p in points if p["family"] == family), key=val)})
+        rows.append({"what": f"best {family}",
+                     **max((p for p in points if p["family"] == family), key=lambda p: (val(p), -int(p["size_bytes"])))})
     close = [p for p in points if val(p) >= val(base) - 1.0]
     rows.append({"what": "smallest within 1 point of VGG-11", **min(close, key=lambda p: int(p["size_bytes"]))})
     real = [p for p in close if p["simulated"] != "yes"]
     if real:
         rows.append({"what": "smallest within 1 point, not simulated", **min(real, key=lambda p: int(p["size_bytes"]))})
     return (f"From `results/{run}/combined/pareto_points.csv`. Every choice (\"best\", \"within 1 point\") is made "
-            "on validation top-1, students by their mean over seeds; test top-1 is reported beside it (± the "
-            "sample std over seeds). Bytes of real files; latency at batch 256, all timed in one session of "
-            "the Pareto stage, blank where no real kernel runs the format:\n\n"
+            "on validation top-1 (a tie goes to the smaller file), students by their mean over seeds; test top-1 is "
+            "reported beside it (± the sample std over seeds). Bytes of real files; latency at batch 256, all "
+            "timed in one session of the Pareto stage, blank where that session timed no kernel for the model "
+            "(simulated formats, and variants timed only in their task's CSV):\n\n"
             + markdown_table([{**r, "top1_acc": r["top1_acc"] + (f" ± {r['top1_std']}" if r.get("top1_std") else "")}
                               for r in rows],
                              ["what", "model", "val_top1_acc", "top1_acc", "size_bytes", "latency_ms", "simulated"]))

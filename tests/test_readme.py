@@ -211,6 +211,21 @@ def test_blocks_show_latencies_of_one_session_only(tmp_path, monkeypatch):
         assert reading not in blocks
 
 
+def test_a_tie_on_validation_goes_to_the_smaller_file(tmp_path, monkeypatch):
+    """The bug: an fp16 cast (twice the bytes, no latency in the Pareto session) and the int8
+    model tied on validation top-1, and "best quantized" took whichever came first."""
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
+    row = dict(simulated="no", on_size_front="no", top1_std="", top1_acc=80.0)
+    write_results([{**row, "family": "baseline", "model": "VGG-11", "val_top1_acc": 81.0, "size_bytes": 100,
+                    "latency_ms": 5},
+                   {**row, "family": "quantized", "model": "fp16 cast", "val_top1_acc": 81.0, "size_bytes": 50,
+                    "latency_ms": ""},
+                   {**row, "family": "quantized", "model": "int8", "val_top1_acc": 81.0, "size_bytes": 25,
+                    "latency_ms": 2}], tmp_path / "cifar10-cpu" / "combined" / "pareto_points.csv",
+                  {"dataset": "cifar10", "profile": "cpu"})
+    assert "| best quantized | int8 | 81.0 | 80.0 | 25 | 2 | no |" in readme.key_results_block("cifar10-cpu")
+
+
 def test_the_baselines_cost_their_training_seconds_beside_their_curves_file(tmp_path, monkeypatch):
     """The bug: the baselines' curves sidecar (same script, no train_seconds column) made the
     cost table raise KeyError, so neither the README block nor the plan's comparison was written."""
