@@ -93,6 +93,19 @@ def pruning_block(run: str) -> str:
     return "\n".join(parts)
 
 
+def int8_speedup_sentence(ptq: list[dict]) -> str:
+    """One line: the real int8 row's batch-256 latency against the fastest float format timed in
+    its session and against fp32 under torch.compile (``int8_speedups`` of ``ptq.csv``'s rows);
+    '' when ``ptq`` has no timed int8 row."""
+    s = int8_speedups(ptq)
+    if not s:
+        return ""
+    return (f"Real int8 (PT2E, {s['int8_ms']:g} ms) against the fastest float format timed in its session, "
+            f"{s['fastest_float']} ({s['fastest_float_ms']:g} ms): {s['vs_fastest_float']:.2f}x" + (
+                f" (against fp32 under torch.compile: {s['vs_fp32_compiled']:.2f}x)" if s['vs_fp32_compiled'] else "")
+            + ".\n")
+
+
 def quantization_block(run: str) -> str:
     """Key quantization numbers of ``results/<run>/quantization/`` (a note if absent)."""
     folder = results_root() / run / "quantization"
@@ -112,10 +125,8 @@ def quantization_block(run: str) -> str:
                      + "; ".join(f"{r['format']} {r['scheme']} {float(reference['latency_ms']) / float(r['latency_ms']):.2f}x"
                                  for r in ranked)
                      + f". Fastest in that session: {ranked[0]['format']} {ranked[0]['scheme']}.\n")
-    if s := int8_speedups(ptq):
-        parts.append(f"Real int8 (PT2E, {s['int8_ms']:g} ms) against the fastest float format timed in its session, "
-                     f"{s['fastest_float']} ({s['fastest_float_ms']:g} ms): {s['vs_fastest_float']:.2f}x" + (
-                         f" (against fp32 under torch.compile: {s['vs_fp32_compiled']:.2f}x)" if s['vs_fp32_compiled'] else "") + ".\n")
+    if sentence := int8_speedup_sentence(ptq):
+        parts.append(sentence)
     parts += captioned("QAT (`qat.csv`, `qat_summary.csv`; epoch 0 is PTQ, fp32 is a fine-tune control; test top-1 of "
                        "the PTQ and final models, the recovery epoch read on validation)",
                        read_rows(folder / "qat_summary.csv"),
@@ -237,6 +248,8 @@ def key_results_block(run: str) -> str:
     real = [p for p in close if p["simulated"] != "yes"]
     if real:
         rows.append({"what": "smallest within 1 point, not simulated", **min(real, key=lambda p: int(p["size_bytes"]))})
+    ptq = one_session(read_rows(results_root() / run / "quantization" / "ptq.csv"))
+    speed = int8_speedup_sentence(ptq)
     return (f"From `results/{run}/combined/pareto_points.csv`. Every choice (\"best\", \"within 1 point\") is made "
             "on validation top-1 (a tie goes to the smaller file), students by their mean over seeds; test top-1 is "
             "reported beside it (± the sample std over seeds). Bytes of real files; latency at batch 256, all "
@@ -244,7 +257,9 @@ def key_results_block(run: str) -> str:
             "(simulated formats, and variants timed only in their task's CSV):\n\n"
             + markdown_table([{**r, "top1_acc": r["top1_acc"] + (f" ± {r['top1_std']}" if r.get("top1_std") else "")}
                               for r in rows],
-                             ["what", "model", "val_top1_acc", "top1_acc", "size_bytes", "latency_ms", "simulated"]))
+                             ["what", "model", "val_top1_acc", "top1_acc", "size_bytes", "latency_ms", "simulated"])
+            + (f"\nFrom `results/{run}/quantization/ptq.csv` (timed in its own session, not the Pareto stage's). {speed}"
+               if speed else ""))
 
 
 def _script_of(command: str) -> str:

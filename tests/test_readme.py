@@ -211,7 +211,7 @@ def test_blocks_show_latencies_of_one_session_only(tmp_path, monkeypatch):
         assert reading not in blocks
 
 
-def test_a_tie_on_validation_goes_to_the_smaller_file(tmp_path, monkeypatch):
+def test_key_results_break_ties_by_size_and_state_int8s_speedup(tmp_path, monkeypatch):
     """The bug: an fp16 cast (twice the bytes, no latency in the Pareto session) and the int8
     model tied on validation top-1, and "best quantized" took whichever came first."""
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
@@ -223,7 +223,15 @@ def test_a_tie_on_validation_goes_to_the_smaller_file(tmp_path, monkeypatch):
                    {**row, "family": "quantized", "model": "int8", "val_top1_acc": 81.0, "size_bytes": 25,
                     "latency_ms": 2}], tmp_path / "cifar10-cpu" / "combined" / "pareto_points.csv",
                   {"dataset": "cifar10", "profile": "cpu"})
-    assert "| best quantized | int8 | 81.0 | 80.0 | 25 | 2 | no |" in readme.key_results_block("cifar10-cpu")
+    block = readme.key_results_block("cifar10-cpu")
+    assert "| best quantized | int8 | 81.0 | 80.0 | 25 | 2 | no |" in block
+    assert "fastest float" not in block     # no ptq.csv yet: no speed-up line
+    write_results([{"format": f, "scheme": sch, "latency_ms": ms, "timing_session": "s", "simulated": "no"}
+                   for f, sch, ms in (("fp32", "fp32 (torch.compile)", 80.0), ("bf16", "bf16 cast (torch.compile)", 20.0),
+                                      ("int8", "W8A8 static (torchao PT2E)", 10.0))],
+                  tmp_path / "cifar10-cpu" / "quantization" / "ptq.csv", {"dataset": "cifar10", "profile": "cpu"})
+    assert ("against the fastest float format timed in its session, bf16 cast (torch.compile) (20 ms): 2.00x "
+            "(against fp32 under torch.compile: 8.00x)") in readme.key_results_block("cifar10-cpu")
 
 
 def test_the_baselines_cost_their_training_seconds_beside_their_curves_file(tmp_path, monkeypatch):
