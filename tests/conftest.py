@@ -75,6 +75,14 @@ def write_damaged_cifar10(root: Path) -> Path:
     return root
 
 
+def pretend_the_data_is_there(monkeypatch) -> None:
+    """Stand in ``common.data.ensure_dataset`` for a runner whose stages are faked: any data folder
+    (even one that does not exist) counts as holding the dataset, and nothing is downloaded."""
+    from common import data
+
+    monkeypatch.setattr(data, "ensure_dataset", lambda name, root, download=True: Path(root))
+
+
 @pytest.fixture(scope="session")
 def cifar_root(tmp_path_factory) -> Path:
     """A data root holding both tiny datasets."""

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from common import data
 from study import runner
 from study.stages import STAGES
-from tests.conftest import write_damaged_cifar10
+from tests.conftest import pretend_the_data_is_there, write_damaged_cifar10
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +40,7 @@ def _fake_run_logged(isolated_outputs: Path, state: dict):
 def fake(isolated_outputs, monkeypatch):
     state = {"ran": []}
     monkeypatch.setattr(runner, "run_logged", _fake_run_logged(isolated_outputs, state))
-    monkeypatch.setattr(data, "ensure_dataset", lambda name, root, download=True: Path(root))  # 'nowhere' is data
+    pretend_the_data_is_there(monkeypatch)
     return state
 
 

@@ -19,7 +19,7 @@ from common import data
 from common.profiles import PROFILES
 from study import records, runner, stage_process
 from study.stages import STAGES, stage_named
-from tests.conftest import write_damaged_cifar10
+from tests.conftest import pretend_the_data_is_there, write_damaged_cifar10
 
 ROOT = Path(__file__).resolve().parents[1]
 ENSURE_DATASET = data.ensure_dataset        # the real one (fake_stages stands it in)
@@ -54,7 +54,7 @@ def fake_stages(isolated_outputs, monkeypatch):
         return 0
 
     monkeypatch.setattr(runner, "run_logged", run_logged)
-    monkeypatch.setattr(data, "ensure_dataset", lambda name, root, download=True: Path(root))  # 'nowhere' is data
+    pretend_the_data_is_there(monkeypatch)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
     return state
 
